@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class CollateralConfig(AppConfig):
+    name = "collateral"
+    label = "collateral"

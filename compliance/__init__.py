@@ -1,0 +1,1 @@
+"""KYC/AML cases, sanctions screening and travel-rule data on transfers (domain.md: Compliance). Counterparty KYC status itself is reference data (financing.refdata); this app will hold the case work around it."""

@@ -1,0 +1,69 @@
+"""Users: creation by command or admin, with the role rules (trading users need a desk)."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from financing.accounts.roles import Role
+from financing.audit.history import save_stamped
+from financing.errors import InvalidInput
+
+User = get_user_model()
+
+
+def user_upsert(
+    *,
+    username: str,
+    role: str,
+    password: str | None,
+    desk_code: str | None = None,
+    actor=None,
+    validate: bool = True,
+    reason: str = "",
+):
+    """Create a user, or bring an existing one to this role and desk (idempotent).
+
+    A trading user needs a desk; the desk is created if it does not exist yet. Returns
+    (user, created)."""
+    from financing.refdata.models import Desk
+    from financing.refdata.services import desk_create
+
+    if role not in Role.values:
+        raise InvalidInput(
+            f"Unknown role {role!r}; one of: {', '.join(Role.values)}.", field="role"
+        )
+    if role == Role.TRADING and not desk_code:
+        raise InvalidInput("A trading user needs --desk.", field="desk")
+    username = username.strip()
+    if not username:
+        raise InvalidInput("A username is required.", field="username")
+    with transaction.atomic():
+        desk = None
+        if desk_code:
+            code = desk_code.strip().upper()
+            desk = Desk.objects.filter(code=code).first() or desk_create(
+                actor=actor, code=code, name=f"{code} desk", reason="created by add_user"
+            )
+        user = User.objects.select_for_update().filter(username=username).first()
+        created = user is None
+        if created:
+            user = User(username=username)
+        user.role = role
+        user.desk = desk if role == Role.TRADING or desk is not None else None
+        user.is_staff = role == Role.ADMIN
+        user.is_superuser = role == Role.ADMIN
+        user.is_active = True
+        if password:
+            if validate:
+                try:
+                    validate_password(password, user)
+                except ValidationError as exc:
+                    raise InvalidInput(" ".join(exc.messages), field="password") from None
+            user.set_password(password)
+        elif created:
+            user.set_unusable_password()
+        save_stamped(user, actor=actor, reason=reason or ("user created" if created else "user updated"))
+    return user, created

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from django.db.models import Count, Prefetch, Q, QuerySet
+
+from financing.approvals.models import ApprovalDecision, ApprovalRequest
+
+
+def approvals_list(*, status: str | None = None) -> QuerySet[ApprovalRequest]:
+    qs = (
+        ApprovalRequest.objects.select_related("maker", "target_type")
+        .prefetch_related(
+            Prefetch("decisions", queryset=ApprovalDecision.objects.select_related("checker"))
+        )
+        .annotate(approvals_count=Count("decisions", filter=Q(decisions__decision="approve")))
+    )
+    if status:
+        qs = qs.filter(status=status)
+    return qs
+
+
+def approvals_awaiting(user) -> QuerySet[ApprovalRequest]:
+    """Pending requests this user may decide on: not their own, their role allowed, not yet
+    approved by them."""
+    return (
+        approvals_list(status=ApprovalRequest.Status.PENDING)
+        .filter(approver_roles__contains=[user.role])
+        .exclude(maker=user)
+        .exclude(decisions__checker=user)
+    )

@@ -1,0 +1,18 @@
+"""Field helpers shared by every app: money is NUMERIC(38,18), codes are upper-case."""
+
+from __future__ import annotations
+
+from django.db import models
+
+AMOUNT_DIGITS = 38
+AMOUNT_PLACES = 18
+CODE_REGEX = r"^[A-Z0-9][A-Z0-9_.-]{0,31}$"
+
+
+def amount_field(**kwargs) -> models.DecimalField:
+    """NUMERIC(38,18): amounts, prices, rates, haircuts and LTVs (style.md)."""
+    return models.DecimalField(max_digits=AMOUNT_DIGITS, decimal_places=AMOUNT_PLACES, **kwargs)
+
+
+def code_check(field: str, name: str) -> models.CheckConstraint:
+    return models.CheckConstraint(condition=models.Q(**{f"{field}__regex": CODE_REGEX}), name=name)

@@ -1,0 +1,18 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from financing.api.views import healthz
+
+admin.site.site_header = "Financing Desk administration"
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("api/", include(("financing.api.urls", "api"))),
+    path("accounts/", include("financing.accounts.urls")),
+    path("approvals/", include("financing.approvals.urls")),
+    path("refdata/", include("financing.refdata.urls")),
+    path("audit/", include("financing.audit.urls")),
+    path("jobs/", include("financing.jobs.urls")),
+    path("admin/", admin.site.urls),
+    path("", include("financing.dashboard.urls")),
+]

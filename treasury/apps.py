@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class TreasuryConfig(AppConfig):
+    name = "treasury"
+    label = "treasury"
