@@ -1,2 +1,6 @@
+from django.urls import path
+
+from financing.dashboard import views
+
 app_name = "dashboard"
-urlpatterns: list = []
+urlpatterns = [path("", views.HomeView.as_view(), name="home")]
