@@ -26,6 +26,6 @@ def _install_beat_schedule(sender, **kwargs) -> None:
 def ensure_filesystem_broker_dirs() -> None:
     """kombu's filesystem transport needs its folders to exist."""
     options = app.conf.broker_transport_options or {}
-    for key in ("data_folder_in", "data_folder_out", "processed_folder"):
+    for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
         if options.get(key):
             Path(options[key]).mkdir(parents=True, exist_ok=True)

@@ -32,6 +32,7 @@ def main() -> int:
     port = env.get("PORT", "8000")
     env.setdefault("ALLOWED_HOSTS", f"{host},localhost,127.0.0.1")
     VAR.mkdir(exist_ok=True)
+    (BASE_DIR / "staticfiles").mkdir(exist_ok=True)
     server = None
     if not env.get("DATABASE_URL"):
         from financing import embedded_pg
@@ -56,7 +57,11 @@ def main() -> int:
                  "--pidfile", str(VAR / "celerybeat.pid")],
     }
     (VAR / "celerybeat.pid").unlink(missing_ok=True)
-    children = {name: subprocess.Popen(cmd, env=env, cwd=BASE_DIR) for name, cmd in commands.items()}
+    # Own sessions: Ctrl-C reaches only this supervisor, which stops each child exactly once.
+    children = {
+        name: subprocess.Popen(cmd, env=env, cwd=BASE_DIR, start_new_session=True)
+        for name, cmd in commands.items()
+    }
 
     stopping = False
 

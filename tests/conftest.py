@@ -43,3 +43,16 @@ def page(client):
         return client
 
     return client_for
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """In CI a skipped test is a failure (quality.md): nothing here may be skipped."""
+    import os
+
+    if not os.environ.get("CI"):
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    if skipped:
+        reporter.write_line(f"CI: {len(skipped)} skipped test(s); skipping is a failure in CI.")
+        session.exitstatus = 1
