@@ -51,6 +51,13 @@ def user_upsert(
         created = user is None
         if created:
             user = User(username=username)
+        elif (
+            user.role == role
+            and user.desk_id == (desk.pk if desk else None)
+            and user.is_active
+            and (not password or user.check_password(password))
+        ):
+            return user, False  # already so: no write, no history row
         user.role = role
         user.desk = desk if role == Role.TRADING or desk is not None else None
         user.is_staff = role == Role.ADMIN

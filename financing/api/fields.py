@@ -39,10 +39,12 @@ class AmountField(serializers.DecimalField):
 
 
 class StrictIntegerField(serializers.IntegerField):
-    """An integer that refuses booleans and fractional numbers instead of truncating them."""
+    """A JSON integer: booleans, strings and fractional numbers are refused, not coerced."""
 
     def to_internal_value(self, data):
-        if isinstance(data, bool) or (isinstance(data, Decimal) and data != data.to_integral()):
+        if isinstance(data, bool) or not isinstance(data, int | Decimal):
+            self.fail("invalid")
+        if isinstance(data, Decimal) and (not data.is_finite() or data != data.to_integral()):
             self.fail("invalid")
         return super().to_internal_value(data)
 

@@ -12,6 +12,7 @@ def approvals_list(*, status: str | None = None) -> QuerySet[ApprovalRequest]:
             Prefetch("decisions", queryset=ApprovalDecision.objects.select_related("checker"))
         )
         .annotate(approvals_count=Count("decisions", filter=Q(decisions__decision="approve")))
+        .order_by("-created_at", "-id")
     )
     if status:
         qs = qs.filter(status=status)

@@ -20,8 +20,8 @@ def auth_event_record(*, kind: str, request=None, user=None, username: str = "")
         username=(username or (user.get_username() if user is not None else ""))[:150],
         ip_address=client_ip(request),
         user_agent=(request.META.get("HTTP_USER_AGENT", "") if request is not None else "")[:300],
-        method=(request.method if request is not None else "")[:8],
-        path=(request.path if request is not None else "")[:300],
+        method=(getattr(request, "method", None) or "")[:8],
+        path=(getattr(request, "path", None) or "")[:300],
     )
 
 

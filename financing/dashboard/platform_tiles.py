@@ -67,7 +67,8 @@ def _job_health(user, now):
     failing = [r["job"].name for r in rows if r["failures_24h"] or r["overdue"]]
     return {
         "value": f"{len(rows) - len(failing)}/{len(rows)}",
-        "detail": "jobs healthy" + (f"; check {', '.join(failing)}" if failing else ""),
+        "detail": "jobs healthy"
+        + (f"; failing or overdue: {', '.join(failing)}" if failing else ""),
         "tone": "bad" if failing else "ok",
         "url": reverse("jobs:list"),
     }

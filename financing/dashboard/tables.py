@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -166,7 +167,8 @@ class TablePageView(CapabilityRequiredMixin, TemplateView):
             frame = pd.DataFrame(list(self._export_rows()), columns=[c.label for c in cols])
             buf = io.BytesIO()
             with pd.ExcelWriter(buf, engine="openpyxl") as xl:
-                frame.to_excel(xl, index=False, sheet_name=(self.title or "export")[:31])
+                sheet = re.sub(r"[\[\]:*?/\\]", " ", self.title or "export")[:31].strip() or "export"
+                frame.to_excel(xl, index=False, sheet_name=sheet)
             resp = HttpResponse(
                 buf.getvalue(),
                 content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

@@ -1,2 +1,10 @@
+from django.urls import path
+
+from financing.jobs import views
+
 app_name = "jobs"
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.JobsView.as_view(), name="list"),
+    path("runs/", views.RunsView.as_view(), name="runs"),
+    path("<slug:name>/run/", views.RunNowView.as_view(), name="run"),
+]

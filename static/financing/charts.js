@@ -19,15 +19,14 @@
   window.fdChart = function (id, cfg) {
     var el = document.getElementById(id);
     if (!el || !window.Chart) return null;
-    var chart = new Chart(el, themed(cfg));
-    charts.push({ chart: chart, cfg: cfg });
-    return chart;
+    var entry = { el: el, cfg: cfg, chart: new Chart(el, themed(cfg)) };
+    charts.push(entry);
+    return entry.chart;
   };
   document.addEventListener("fd:theme", function () {
-    charts.forEach(function (c) {
-      var cfg = themed(c.cfg);
-      c.chart.options = cfg.options;
-      c.chart.update();
+    charts.forEach(function (c) {  // rebuild with the new theme's colours
+      c.chart.destroy();
+      c.chart = new Chart(c.el, themed(c.cfg));
     });
   });
 })();
