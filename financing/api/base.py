@@ -127,6 +127,14 @@ class StrictSerializer(serializers.Serializer):
                 ]
                 for name in sorted(set(data) - writable)
             }
+            for name, value in data.items():
+                field = self.fields.get(name)
+                if (
+                    isinstance(field, serializers.CharField | serializers.ChoiceField)
+                    and value is not None
+                    and not isinstance(value, str)
+                ):
+                    errors.setdefault(name, ["Send this as a string."])
             if errors:
                 raise serializers.ValidationError(errors)
         return super().to_internal_value(data)

@@ -168,6 +168,8 @@ def approval_reject(
         request = _locked(approval_id)
         _check_checker(request, checker)
         _check_pending(request)
+        if request.decisions.filter(checker=checker).exists():
+            raise Conflict(f"You have already approved approval {request.pk}.")
         ApprovalDecision.objects.create(
             request=request,
             maker_id=request.maker_id,

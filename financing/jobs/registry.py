@@ -35,6 +35,10 @@ def register(job: Job) -> Job:
     return job
 
 
+def unregister(name: str) -> None:
+    _JOBS.pop(name, None)
+
+
 def get(name: str) -> Job:
     try:
         return _JOBS[name]

@@ -8,7 +8,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from simple_history.models import HistoricalRecords
 
-from financing.db import code_check
+from financing.db import code_check, code_validator, iso2_validator
 
 
 class VenueKind(models.TextChoices):
@@ -54,7 +54,7 @@ class CounterpartyKycStatus(models.TextChoices):
 
 
 class Asset(models.Model):
-    symbol = models.CharField(max_length=32, unique=True)
+    symbol = models.CharField(max_length=32, unique=True, validators=[code_validator])
     name = models.CharField(max_length=100)
     decimals = models.PositiveSmallIntegerField(help_text="The asset's own precision (0-18).")
     is_stablecoin = models.BooleanField(default=False)
@@ -80,7 +80,7 @@ class Venue(models.Model):
 
     Status = VenueStatus
 
-    code = models.CharField(max_length=32, unique=True)
+    code = models.CharField(max_length=32, unique=True, validators=[code_validator])
     name = models.CharField(max_length=100)
     kind = models.CharField(max_length=16, choices=Kind.choices)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
@@ -105,7 +105,7 @@ class Desk(models.Model):
 
     RiskProfile = DeskRiskProfile
 
-    code = models.CharField(max_length=32, unique=True)
+    code = models.CharField(max_length=32, unique=True, validators=[code_validator])
     name = models.CharField(max_length=100)
     risk_profile = models.CharField(
         max_length=8, choices=RiskProfile.choices, default=RiskProfile.MEDIUM
@@ -132,10 +132,12 @@ class Counterparty(models.Model):
 
     KycStatus = CounterpartyKycStatus
 
-    code = models.CharField(max_length=32, unique=True)
+    code = models.CharField(max_length=32, unique=True, validators=[code_validator])
     name = models.CharField(max_length=200, help_text="Legal name")
     kind = models.CharField(max_length=16, choices=Kind.choices)
-    jurisdiction = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2")
+    jurisdiction = models.CharField(
+        max_length=2, help_text="ISO 3166-1 alpha-2", validators=[iso2_validator]
+    )
     lei = models.CharField(max_length=20, blank=True, default="")
     risk_rating = models.CharField(max_length=16, choices=RiskRating.choices)
     kyc_status = models.CharField(

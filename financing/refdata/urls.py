@@ -4,7 +4,13 @@ from financing.refdata import views
 
 app_name = "refdata"
 
-PREFIX = {"asset": "assets", "venue": "venues", "desk": "desks", "counterparty": "counterparties"}
+#: kind -> URL prefix; each kind has <kind>-list, -create, -detail and -edit.
+PREFIXES = {
+    "asset": "assets",
+    "venue": "venues",
+    "desk": "desks",
+    "counterparty": "counterparties",
+}
 
 urlpatterns = [
     path(
@@ -13,17 +19,22 @@ urlpatterns = [
         name="counterparty-kyc",
     ),
 ]
-for kind, prefix in PREFIX.items():
+for kind, prefix in PREFIXES.items():
     urlpatterns += [
         path(f"{prefix}/", views.RefListView.as_view(kind_name=kind), name=f"{kind}-list"),
-        path(f"{prefix}/new/", views.RefFormView.as_view(kind_name=kind), name=f"{kind}-create"),
+        path(
+            f"{prefix}/new/",
+            views.RefFormView.as_view(kind_name=kind),
+            name=f"{kind}-create",
+        ),
         path(
             f"{prefix}/<str:key>/edit/",
             views.RefFormView.as_view(kind_name=kind, editing=True),
             name=f"{kind}-edit",
         ),
         path(
-            f"{prefix}/<str:key>/", views.RefDetailView.as_view(kind_name=kind),
+            f"{prefix}/<str:key>/",
+            views.RefDetailView.as_view(kind_name=kind),
             name=f"{kind}-detail",
         ),
     ]
