@@ -18,9 +18,15 @@ VAR = BASE_DIR / "var"
 BIN = Path(sys.executable).parent
 
 DEMO_LOGINS = [
-    ("ops", "ops"), ("ops2", "ops"), ("risk", "risk"), ("treasury", "treasury"),
-    ("compliance", "compliance"), ("compliance2", "compliance"), ("trader", "trading, desk DELTA1"),
-    ("auditor", "auditor"), ("admin", "admin"),
+    ("ops", "ops"),
+    ("ops2", "ops"),
+    ("risk", "risk"),
+    ("treasury", "treasury"),
+    ("compliance", "compliance"),
+    ("compliance2", "compliance"),
+    ("trader", "trading, desk DELTA1"),
+    ("auditor", "auditor"),
+    ("admin", "admin"),
 ]
 
 
@@ -46,15 +52,33 @@ def main() -> int:
 
     broker = env.get("CELERY_BROKER_URL", "filesystem://")
     celery = [str(BIN / "celery"), "-A", "financing"]
-    worker_flags = ["--without-mingle", "--without-gossip"] if broker.startswith("filesystem") else []
+    worker_flags = (
+        ["--without-mingle", "--without-gossip"] if broker.startswith("filesystem") else []
+    )
     commands = {
-        "web": [str(BIN / "gunicorn"), "financing.wsgi", "--bind", f"{host}:{port}",
-                "--workers", env.get("WEB_CONCURRENCY", "2"), "--access-logfile", "-",
-                "--graceful-timeout", "5"],
+        "web": [
+            str(BIN / "gunicorn"),
+            "financing.wsgi",
+            "--bind",
+            f"{host}:{port}",
+            "--workers",
+            env.get("WEB_CONCURRENCY", "2"),
+            "--access-logfile",
+            "-",
+            "--graceful-timeout",
+            "5",
+        ],
         "worker": [*celery, "worker", "--loglevel", "INFO", "--concurrency", "2", *worker_flags],
-        "beat": [*celery, "beat", "--loglevel", "INFO",
-                 "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler",
-                 "--pidfile", str(VAR / "celerybeat.pid")],
+        "beat": [
+            *celery,
+            "beat",
+            "--loglevel",
+            "INFO",
+            "--scheduler",
+            "django_celery_beat.schedulers:DatabaseScheduler",
+            "--pidfile",
+            str(VAR / "celerybeat.pid"),
+        ],
     }
     (VAR / "celerybeat.pid").unlink(missing_ok=True)
     # Own sessions: Ctrl-C reaches only this supervisor, which stops each child exactly once.

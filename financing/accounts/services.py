@@ -72,5 +72,7 @@ def user_upsert(
             user.set_password(password)
         elif created:
             user.set_unusable_password()
-        save_stamped(user, actor=actor, reason=reason or ("user created" if created else "user updated"))
+        save_stamped(
+            user, actor=actor, reason=reason or ("user created" if created else "user updated")
+        )
     return user, created

@@ -65,9 +65,7 @@ class IdempotencyMixin:
                 "Idempotency-Key must be 1 to 255 characters.", field="Idempotency-Key"
             )
         body = request._request.body
-        fingerprint = hashlib.sha256(
-            b"POST\n" + request.path.encode() + b"\n" + body
-        ).hexdigest()
+        fingerprint = hashlib.sha256(b"POST\n" + request.path.encode() + b"\n" + body).hexdigest()
         with connection.cursor() as cur:
             cur.execute(
                 f"INSERT INTO {IdempotencyKey._meta.db_table} "

@@ -32,9 +32,22 @@ class ApprovalSerializer(serializers.ModelSerializer):
     class Meta:
         model = ApprovalRequest
         fields = [
-            "id", "action", "status", "maker", "reason", "summary", "target", "payload",
-            "amount_usd", "approver_roles", "required_approvals", "approvals", "decisions",
-            "created_at", "decided_at", "result",
+            "id",
+            "action",
+            "status",
+            "maker",
+            "reason",
+            "summary",
+            "target",
+            "payload",
+            "amount_usd",
+            "approver_roles",
+            "required_approvals",
+            "approvals",
+            "decisions",
+            "created_at",
+            "decided_at",
+            "result",
         ]
 
     def get_target(self, obj) -> dict | None:

@@ -14,8 +14,18 @@ class ActivitySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ActivityEntry
-        fields = ["id", "at", "user", "model", "object_id", "object_repr", "kind", "reason",
-                  "changed_fields", "history_id"]
+        fields = [
+            "id",
+            "at",
+            "user",
+            "model",
+            "object_id",
+            "object_repr",
+            "kind",
+            "reason",
+            "changed_fields",
+            "history_id",
+        ]
 
     def get_model(self, obj) -> str:
         return f"{obj.app_label}.{obj.model}"

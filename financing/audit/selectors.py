@@ -19,7 +19,8 @@ def audited_models() -> list[type[models.Model]]:
     return [
         m
         for m in apps.get_models()
-        if hasattr(m, "history") and not m._meta.app_label.startswith("simple_history")
+        if hasattr(m, "history")
+        and not m._meta.app_label.startswith("simple_history")
         and hasattr(m._meta, "simple_history_manager_attribute")
     ]
 
@@ -64,8 +65,12 @@ def record_timeline(model: type[models.Model], pk: str) -> list[dict[str, Any]]:
             old = getattr(prev, f.attname) if prev is not None else None
             if prev is None or old != new:
                 changes.append(
-                    {"field": f.name, "label": str(f.verbose_name), "old": _display(old),
-                     "new": _display(new)}
+                    {
+                        "field": f.name,
+                        "label": str(f.verbose_name),
+                        "old": _display(old),
+                        "new": _display(new),
+                    }
                 )
         timeline.append(
             {
@@ -96,7 +101,11 @@ def record_as_of(model: type[models.Model], pk: str, at: datetime) -> dict[str, 
         "version_user": version.history_user.username if version.history_user else None,
         "reason": version.history_change_reason or "",
         "fields": [
-            {"field": f.name, "label": str(f.verbose_name), "value": _display(getattr(version, f.attname))}
+            {
+                "field": f.name,
+                "label": str(f.verbose_name),
+                "value": _display(getattr(version, f.attname)),
+            }
             for f in model._meta.fields
             if f.attname != "password" and hasattr(version, f.attname)
         ],

@@ -13,7 +13,9 @@ from financing.audit.services import activity_record, auth_event_record
 @receiver(post_create_historical_record, dispatch_uid="audit-activity")
 def _history_row_written(sender, instance, history_instance, **kwargs):
     model = type(instance)
-    activity_record(history_instance=history_instance, model=model, kind=history_instance.history_type)
+    activity_record(
+        history_instance=history_instance, model=model, kind=history_instance.history_type
+    )
 
 
 @receiver(user_logged_in, dispatch_uid="audit-login")

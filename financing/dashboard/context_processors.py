@@ -21,7 +21,10 @@ def navigation(request):
         except NoReverseMatch:
             continue
         sections.setdefault(item.section, []).append(
-            {"label": item.label, "url": url, "active": path.startswith(url) and url != "/"
-             or path == url}
+            {
+                "label": item.label,
+                "url": url,
+                "active": (path.startswith(url) and url != "/") or path == url,
+            }
         )
     return {"nav_sections": sections}

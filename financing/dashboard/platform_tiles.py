@@ -44,7 +44,8 @@ def _kyc_expiring(user, now):
         "value": count,
         "detail": "approved KYC expiring within 30 days",
         "tone": "warn" if count else "ok",
-        "url": reverse("refdata:counterparty-list") + f"?kyc_status=approved&kyc_expires_before={soon}",
+        "url": reverse("refdata:counterparty-list")
+        + f"?kyc_status=approved&kyc_expires_before={soon}",
     }
 
 
@@ -74,7 +75,9 @@ def _job_health(user, now):
     }
 
 
-register_tile(Tile("approvals.pending", "Approvals waiting", "approvals.decide", _pending_approvals, 10))
+register_tile(
+    Tile("approvals.pending", "Approvals waiting", "approvals.decide", _pending_approvals, 10)
+)
 register_tile(Tile("approvals.mine", "My pending changes", "approvals.view", _my_requests, 11))
 register_tile(Tile("refdata.kyc_expiring", "KYC expiring", "refdata.view", _kyc_expiring, 50))
 register_tile(Tile("refdata.kyc_blocked", "KYC blocked", "refdata.view", _kyc_blocked, 51))

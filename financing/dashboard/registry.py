@@ -32,8 +32,19 @@ class Tile:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-SECTIONS = ["Overview", "Loans", "Risk", "Borrow desk", "Treasury", "Reconciliation",
-            "Compliance", "Approvals", "Reference data", "Audit", "Operations"]
+SECTIONS = [
+    "Overview",
+    "Loans",
+    "Risk",
+    "Borrow desk",
+    "Treasury",
+    "Reconciliation",
+    "Compliance",
+    "Approvals",
+    "Reference data",
+    "Audit",
+    "Operations",
+]
 
 _NAV: list[NavItem] = []
 _TILES: dict[str, Tile] = {}

@@ -91,8 +91,9 @@ class TablePageView(CapabilityRequiredMixin, TemplateView):
         qs = self.get_queryset()
         self.filterset = None
         if self.filterset_class is not None:
-            self.filterset = self.filterset_class(self.request.GET or None, queryset=qs,
-                                                  request=self.request)
+            self.filterset = self.filterset_class(
+                self.request.GET or None, queryset=qs, request=self.request
+            )
             if self.filterset.is_bound and self.filterset.is_valid():
                 qs = self.filterset.qs
         return qs
@@ -167,7 +168,9 @@ class TablePageView(CapabilityRequiredMixin, TemplateView):
             frame = pd.DataFrame(list(self._export_rows()), columns=[c.label for c in cols])
             buf = io.BytesIO()
             with pd.ExcelWriter(buf, engine="openpyxl") as xl:
-                sheet = re.sub(r"[\[\]:*?/\\]", " ", self.title or "export")[:31].strip() or "export"
+                sheet = (
+                    re.sub(r"[\[\]:*?/\\]", " ", self.title or "export")[:31].strip() or "export"
+                )
                 frame.to_excel(xl, index=False, sheet_name=sheet)
             resp = HttpResponse(
                 buf.getvalue(),

@@ -17,8 +17,17 @@ from financing.jobs.services import job_enqueue
 class JobRunSerializer(serializers.ModelSerializer):
     class Meta:
         model = JobRun
-        fields = ["id", "job", "trigger", "status", "started_at", "finished_at", "counts",
-                  "error", "requested_by"]
+        fields = [
+            "id",
+            "job",
+            "trigger",
+            "status",
+            "started_at",
+            "finished_at",
+            "counts",
+            "error",
+            "requested_by",
+        ]
 
 
 class JobRunViewSet(IdempotencyMixin, mixins.ListModelMixin, viewsets.GenericViewSet):

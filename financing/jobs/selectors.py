@@ -22,8 +22,7 @@ def jobs_overview(*, now: datetime) -> list[dict]:
         )
     }
     last_runs = {
-        run.job: run
-        for run in JobRun.objects.order_by("job", "-started_at", "-id").distinct("job")
+        run.job: run for run in JobRun.objects.order_by("job", "-started_at", "-id").distinct("job")
     }
     rows = []
     for job in registry.all_jobs():
@@ -31,7 +30,10 @@ def jobs_overview(*, now: datetime) -> list[dict]:
         last_success = s.get("last_success")
         overdue = bool(
             job.expected_every_hours
-            and (last_success is None or now - last_success > timedelta(hours=job.expected_every_hours))
+            and (
+                last_success is None
+                or now - last_success > timedelta(hours=job.expected_every_hours)
+            )
         )
         rows.append(
             {

@@ -37,13 +37,27 @@ COUNTERPARTIES = [
     ("ALAMEDA-TEST", "Alameda Research Ltd", "fund", "BS", "", "very_high", "rejected", None),
     ("NORTHSTAR", "Northstar Capital SA", "institution", "CH", "", "medium", "pending", None),
     ("SEAHORSE", "Seahorse Asset Management Pte", "fund", "SG", "", "high", "expired", -5),
-    ("INTERNAL-TREASURY", "Firm Treasury (internal)", "internal_desk", "US", "", "low", "approved", 3650),
+    (
+        "INTERNAL-TREASURY",
+        "Firm Treasury (internal)",
+        "internal_desk",
+        "US",
+        "",
+        "low",
+        "approved",
+        3650,
+    ),
 ]
 USERS = [
-    ("ops", "ops", None), ("ops2", "ops", None), ("risk", "risk", None),
-    ("treasury", "treasury", None), ("compliance", "compliance", None),
-    ("compliance2", "compliance", None), ("trader", "trading", "DELTA1"),
-    ("auditor", "auditor", None), ("admin", "admin", None),
+    ("ops", "ops", None),
+    ("ops2", "ops", None),
+    ("risk", "risk", None),
+    ("treasury", "treasury", None),
+    ("compliance", "compliance", None),
+    ("compliance2", "compliance", None),
+    ("trader", "trading", "DELTA1"),
+    ("auditor", "auditor", None),
+    ("admin", "admin", None),
 ]
 
 
@@ -67,14 +81,25 @@ def seed_refdata(*, now=None) -> str:
     users = {}
     for username, role, desk in USERS:
         users[username], _ = user_upsert(
-            username=username, role=role, password=DEMO_PASSWORD, desk_code=desk,
-            validate=False, reason="demo data",
+            username=username,
+            role=role,
+            password=DEMO_PASSWORD,
+            desk_code=desk,
+            validate=False,
+            reason="demo data",
         )
     admin = users["admin"]
     for symbol, name, decimals, stable, chains in ASSETS:
         if not Asset.objects.filter(symbol=symbol).exists():
-            asset_create(actor=admin, symbol=symbol, name=name, decimals=decimals,
-                         is_stablecoin=stable, chains=chains, reason="demo data")
+            asset_create(
+                actor=admin,
+                symbol=symbol,
+                name=name,
+                decimals=decimals,
+                is_stablecoin=stable,
+                chains=chains,
+                reason="demo data",
+            )
             made += 1
     for code, name, kind in VENUES:
         if not Venue.objects.filter(code=code).exists():
@@ -83,23 +108,46 @@ def seed_refdata(*, now=None) -> str:
     for code, name, kind, juris, lei, risk, kyc, days in COUNTERPARTIES:
         if Counterparty.objects.filter(code=code).exists():
             continue
-        cp = counterparty_create(actor=users["ops"], code=code, name=name, kind=kind,
-                                 jurisdiction=juris, lei=lei, risk_rating=risk, reason="demo data")
+        cp = counterparty_create(
+            actor=users["ops"],
+            code=code,
+            name=name,
+            kind=kind,
+            jurisdiction=juris,
+            lei=lei,
+            risk_rating=risk,
+            reason="demo data",
+        )
         if kyc != "pending":
             # Seed history as it would have happened: approved when onboarded, then aged.
             expiry = today + timedelta(days=days) if days is not None else None
             if kyc == "expired":
-                counterparty_kyc_set(actor=users["compliance2"], counterparty=cp,
-                                     kyc_status="approved", kyc_expires_on=today,
-                                     today=today, reason="demo data: onboarding")
+                counterparty_kyc_set(
+                    actor=users["compliance2"],
+                    counterparty=cp,
+                    kyc_status="approved",
+                    kyc_expires_on=today,
+                    today=today,
+                    reason="demo data: onboarding",
+                )
                 cp.refresh_from_db()
-                counterparty_kyc_set(actor=None, counterparty=cp, kyc_status="expired",
-                                     kyc_expires_on=expiry, today=today,
-                                     reason=f"KYC expired on {expiry}")
+                counterparty_kyc_set(
+                    actor=None,
+                    counterparty=cp,
+                    kyc_status="expired",
+                    kyc_expires_on=expiry,
+                    today=today,
+                    reason=f"KYC expired on {expiry}",
+                )
             else:
-                counterparty_kyc_set(actor=users["compliance2"], counterparty=cp,
-                                     kyc_status=kyc, kyc_expires_on=expiry, today=today,
-                                     reason="demo data: onboarding review")
+                counterparty_kyc_set(
+                    actor=users["compliance2"],
+                    counterparty=cp,
+                    kyc_status=kyc,
+                    kyc_expires_on=expiry,
+                    today=today,
+                    reason="demo data: onboarding review",
+                )
         made += 1
     _seed_pending_kyc_request(users, now)
     return f"{made} reference records created, {len(USERS)} demo users ready"
@@ -112,12 +160,17 @@ def _seed_pending_kyc_request(users, now) -> None:
     from financing.refdata.services import counterparty_kyc_change_request
 
     cp = Counterparty.objects.get(code="NORTHSTAR")
-    if ApprovalRequest.objects.filter(action="counterparty.kyc_change", target_id=str(cp.pk)).exists():
+    if ApprovalRequest.objects.filter(
+        action="counterparty.kyc_change", target_id=str(cp.pk)
+    ).exists():
         return
     if cp.kyc_status == "pending":
         counterparty_kyc_change_request(
-            actor=users["compliance"], counterparty=cp, kyc_status="approved",
-            kyc_expires_on=now.date() + timedelta(days=365), now=now,
+            actor=users["compliance"],
+            counterparty=cp,
+            kyc_status="approved",
+            kyc_expires_on=now.date() + timedelta(days=365),
+            now=now,
             reason="Onboarding file complete: CDD, UBO and sanctions screening clear",
         )
 

@@ -90,7 +90,9 @@ class Venue(models.Model):
         ordering = ["code"]
         constraints = [
             code_check("code", "venue_code_format"),
-            models.CheckConstraint(condition=models.Q(kind__in=VenueKind.values), name="venue_kind_known"),
+            models.CheckConstraint(
+                condition=models.Q(kind__in=VenueKind.values), name="venue_kind_known"
+            ),
             models.CheckConstraint(
                 condition=models.Q(status__in=VenueStatus.values), name="venue_status_known"
             ),

@@ -39,7 +39,9 @@ def _save(instance: models.Model, *, actor, reason: str) -> models.Model:
         with transaction.atomic():
             save_stamped(instance, actor=actor, reason=reason)
     except IntegrityError as exc:
-        raise Conflict(f"{instance._meta.verbose_name} conflicts with another record: {exc}") from None
+        raise Conflict(
+            f"{instance._meta.verbose_name} conflicts with another record: {exc}"
+        ) from None
     return instance
 
 

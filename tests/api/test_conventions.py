@@ -9,15 +9,32 @@ from tests.factories import AssetFactory, CounterpartyFactory, UserFactory
 @pytest.mark.django_db
 def test_token_endpoint(api):
     UserFactory(username="sys1", role="ops")
-    ok = api().post("/api/auth/token/", {"username": "sys1", "password": "pw-for-tests-2026"}, format="json")
+    ok = api().post(
+        "/api/auth/token/", {"username": "sys1", "password": "pw-for-tests-2026"}, format="json"
+    )
     assert ok.status_code == 200 and len(ok.json()["token"]) == 40
-    assert api().post("/api/auth/token/", {"username": "sys1", "password": "bad"}, format="json").status_code == 401
+    assert (
+        api()
+        .post("/api/auth/token/", {"username": "sys1", "password": "bad"}, format="json")
+        .status_code
+        == 401
+    )
     assert "password" in api().post("/api/auth/token/", {"username": "sys1"}, format="json").json()
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("path", ["/api/assets/", "/api/approvals/", "/api/me/", "/api/schema/",
-                                  "/api/docs/", "/api/jobs/", "/api/audit/activity/"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/assets/",
+        "/api/approvals/",
+        "/api/me/",
+        "/api/schema/",
+        "/api/docs/",
+        "/api/jobs/",
+        "/api/audit/activity/",
+    ],
+)
 def test_anonymous_is_401_everywhere_but_the_token_endpoint(api, path):
     assert api().get(path).status_code == 401
 
@@ -43,8 +60,11 @@ def test_schema_and_docs_for_a_logged_in_user(api, page):
 @pytest.mark.django_db
 def test_pagination_filters_and_decimal_strings(api):
     for i in range(7):
-        CounterpartyFactory(code=f"CP{i}", kyc_status="approved" if i % 2 else "pending",
-                            kyc_expires_on=None if i % 2 == 0 else "2030-01-01")
+        CounterpartyFactory(
+            code=f"CP{i}",
+            kyc_status="approved" if i % 2 else "pending",
+            kyc_expires_on=None if i % 2 == 0 else "2030-01-01",
+        )
     client = api(UserFactory(role="risk"))
     page1 = client.get("/api/counterparties/?page_size=3").json()
     assert set(page1) == {"count", "next", "previous", "results"}
@@ -63,9 +83,14 @@ def test_amount_fields_refuse_json_numbers_and_answer_strings(api):
     from financing.approvals.models import ApprovalRequest
 
     maker = UserFactory(role="ops")
-    ApprovalRequest.objects.create(action="counterparty.kyc_change", maker=maker, payload={},
-                                   approver_roles=["compliance"], amount_usd=Decimal("1250000.50"),
-                                   created_at="2026-11-20T10:00:00Z")
+    ApprovalRequest.objects.create(
+        action="counterparty.kyc_change",
+        maker=maker,
+        payload={},
+        approver_roles=["compliance"],
+        amount_usd=Decimal("1250000.50"),
+        created_at="2026-11-20T10:00:00Z",
+    )
     row = api(UserFactory(role="risk")).get("/api/approvals/").json()["results"][0]
     assert row["amount_usd"] == "1250000.5"
 

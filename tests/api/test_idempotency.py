@@ -32,8 +32,9 @@ def test_same_key_and_body_replays_the_first_response(api):
 def test_same_key_with_another_body_is_409_and_writes_nothing(api):
     client = api(UserFactory(role="ops"))
     client.post("/api/assets/", BODY, format="json", HTTP_IDEMPOTENCY_KEY="k-2")
-    resp = client.post("/api/assets/", {**BODY, "symbol": "OTHER"}, format="json",
-                       HTTP_IDEMPOTENCY_KEY="k-2")
+    resp = client.post(
+        "/api/assets/", {**BODY, "symbol": "OTHER"}, format="json", HTTP_IDEMPOTENCY_KEY="k-2"
+    )
     assert resp.status_code == 409
     assert "Idempotency-Key" in resp.json()["detail"]
     assert not Asset.objects.filter(symbol="OTHER").exists()
@@ -42,9 +43,13 @@ def test_same_key_with_another_body_is_409_and_writes_nothing(api):
 @pytest.mark.django_db
 def test_keys_are_per_user(api):
     a, b = api(UserFactory(role="ops")), api(UserFactory(role="admin"))
-    assert a.post("/api/assets/", BODY, format="json", HTTP_IDEMPOTENCY_KEY="shared").status_code == 201
-    resp = b.post("/api/assets/", {**BODY, "symbol": "IDEM2"}, format="json",
-                  HTTP_IDEMPOTENCY_KEY="shared")
+    assert (
+        a.post("/api/assets/", BODY, format="json", HTTP_IDEMPOTENCY_KEY="shared").status_code
+        == 201
+    )
+    resp = b.post(
+        "/api/assets/", {**BODY, "symbol": "IDEM2"}, format="json", HTTP_IDEMPOTENCY_KEY="shared"
+    )
     assert resp.status_code == 201 and "Idempotent-Replayed" not in resp
 
 
@@ -78,8 +83,11 @@ def test_concurrent_retries_with_one_key_create_one_asset():
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
         barrier.wait()
-        statuses.append(client.post("/api/assets/", BODY, format="json",
-                                    HTTP_IDEMPOTENCY_KEY="race").status_code)
+        statuses.append(
+            client.post(
+                "/api/assets/", BODY, format="json", HTTP_IDEMPOTENCY_KEY="race"
+            ).status_code
+        )
         connection.close()
 
     threads = [threading.Thread(target=post) for _ in range(4)]
@@ -96,7 +104,9 @@ def test_concurrent_retries_with_one_key_create_one_asset():
 def test_purge_deletes_only_old_keys(api):
     client = api(UserFactory(role="ops"))
     client.post("/api/assets/", BODY, format="json", HTTP_IDEMPOTENCY_KEY="old")
-    client.post("/api/assets/", {**BODY, "symbol": "NEWER"}, format="json", HTTP_IDEMPOTENCY_KEY="new")
+    client.post(
+        "/api/assets/", {**BODY, "symbol": "NEWER"}, format="json", HTTP_IDEMPOTENCY_KEY="new"
+    )
     IdempotencyKey.objects.filter(key="old").update(created_at=timezone.now() - timedelta(days=5))
     assert idempotency_keys_purge(older_than=timezone.now() - timedelta(days=3)) == 1
     assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new"]

@@ -8,14 +8,25 @@ import pytest
 
 from financing.audit.models import ActivityEntry
 from financing.refdata.models import Asset, Counterparty, Desk, Venue
-from tests.factories import AssetFactory, CounterpartyFactory, DeskFactory, UserFactory, VenueFactory
+from tests.factories import (
+    AssetFactory,
+    CounterpartyFactory,
+    DeskFactory,
+    UserFactory,
+    VenueFactory,
+)
 
 GOOD = {
     "/api/assets/": {"symbol": "NEWT", "name": "New token", "decimals": 8},
     "/api/venues/": {"code": "NEWV", "name": "New venue", "kind": "exchange"},
     "/api/desks/": {"code": "NEWD", "name": "New desk"},
-    "/api/counterparties/": {"code": "NEWC", "name": "New Co", "kind": "fund",
-                             "jurisdiction": "GB", "risk_rating": "low"},
+    "/api/counterparties/": {
+        "code": "NEWC",
+        "name": "New Co",
+        "kind": "fund",
+        "jurisdiction": "GB",
+        "risk_rating": "low",
+    },
 }
 BAD = [
     ("/api/assets/", {"decimals": "8"}, "decimals"),
@@ -45,8 +56,13 @@ BAD = [
 
 
 def _counts():
-    return (Asset.objects.count(), Venue.objects.count(), Desk.objects.count(),
-            Counterparty.objects.count(), ActivityEntry.objects.count())
+    return (
+        Asset.objects.count(),
+        Venue.objects.count(),
+        Desk.objects.count(),
+        Counterparty.objects.count(),
+        ActivityEntry.objects.count(),
+    )
 
 
 @pytest.fixture
@@ -75,15 +91,18 @@ def test_good_create_works_so_the_bad_cases_above_prove_something(admin_api, pat
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("path", "body", "field"), [
-    ("/api/assets/BTC/", {"decimals": "x"}, "decimals"),
-    ("/api/assets/BTC/", {"symbol": "ETH"}, "symbol"),
-    ("/api/venues/V1/", {"kind": 1}, "kind"),
-    ("/api/desks/D1/", {"unknown": "x"}, "unknown"),
-    ("/api/counterparties/CP1/", {"kyc_status": "approved"}, "kyc_status"),
-    ("/api/counterparties/CP1/", {"kyc_expires_on": "2030-01-01"}, "kyc_expires_on"),
-    ("/api/counterparties/CP1/", {"lei": "NOTALEI"}, "lei"),
-])
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/api/assets/BTC/", {"decimals": "x"}, "decimals"),
+        ("/api/assets/BTC/", {"symbol": "ETH"}, "symbol"),
+        ("/api/venues/V1/", {"kind": 1}, "kind"),
+        ("/api/desks/D1/", {"unknown": "x"}, "unknown"),
+        ("/api/counterparties/CP1/", {"kyc_status": "approved"}, "kyc_status"),
+        ("/api/counterparties/CP1/", {"kyc_expires_on": "2030-01-01"}, "kyc_expires_on"),
+        ("/api/counterparties/CP1/", {"lei": "NOTALEI"}, "lei"),
+    ],
+)
 def test_bad_update_is_400_and_writes_nothing(admin_api, path, body, field):
     before = _counts()
     resp = admin_api.patch(path, body, format="json")
@@ -93,27 +112,47 @@ def test_bad_update_is_400_and_writes_nothing(admin_api, path, body, field):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("body", "field"), [
-    ({"kyc_status": "approved", "reason": "ok"}, "kyc_expires_on"),
-    ({"kyc_status": "approved", "kyc_expires_on": "2020-01-01", "reason": "ok"}, "kyc_expires_on"),
-    ({"kyc_status": "approved", "kyc_expires_on": "2026-13-45", "reason": "ok"}, "kyc_expires_on"),
-    ({"kyc_status": "great", "reason": "ok"}, "kyc_status"),
-    ({"kyc_status": "restricted"}, "reason"),
-    ({"kyc_status": "approved", "kyc_expires_on": 20300101, "reason": "ok"}, "kyc_expires_on"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"kyc_status": "approved", "reason": "ok"}, "kyc_expires_on"),
+        (
+            {"kyc_status": "approved", "kyc_expires_on": "2020-01-01", "reason": "ok"},
+            "kyc_expires_on",
+        ),
+        (
+            {"kyc_status": "approved", "kyc_expires_on": "2026-13-45", "reason": "ok"},
+            "kyc_expires_on",
+        ),
+        ({"kyc_status": "great", "reason": "ok"}, "kyc_status"),
+        ({"kyc_status": "restricted"}, "reason"),
+        ({"kyc_status": "approved", "kyc_expires_on": 20300101, "reason": "ok"}, "kyc_expires_on"),
+    ],
+)
 def test_bad_kyc_change_is_400_and_creates_no_approval(api, body, field):
     from financing.approvals.models import ApprovalRequest
 
     CounterpartyFactory(code="CP1", kyc_status="pending", kyc_expires_on=None)
-    resp = api(UserFactory(role="compliance")).post("/api/counterparties/CP1/kyc/", body, format="json")
+    resp = api(UserFactory(role="compliance")).post(
+        "/api/counterparties/CP1/kyc/", body, format="json"
+    )
     assert resp.status_code == 400, resp.content
     assert field in resp.json()
     assert ApprovalRequest.objects.count() == 0
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("raw", ["{bad json", "[1, 2]", '"text"', "null", '{"decimals": NaN}',
-                                 "\xff\xfe".encode("latin-1").decode("latin-1")])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "{bad json",
+        "[1, 2]",
+        '"text"',
+        "null",
+        '{"decimals": NaN}',
+        "\xff\xfe".encode("latin-1").decode("latin-1"),
+    ],
+)
 def test_malformed_bodies_are_400(admin_api, raw):
     before = _counts()
     resp = admin_api.generic("POST", "/api/assets/", raw, content_type="application/json")

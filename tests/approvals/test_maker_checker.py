@@ -25,7 +25,11 @@ NOW = timezone.now
 
 def _kyc_request(maker, cp, status="restricted"):
     return counterparty_kyc_change_request(
-        actor=maker, counterparty=cp, kyc_status=status, kyc_expires_on=None, now=NOW(),
+        actor=maker,
+        counterparty=cp,
+        kyc_status=status,
+        kyc_expires_on=None,
+        now=NOW(),
         reason="adverse media",
     )
 
@@ -38,10 +42,15 @@ def desk_action():
         Desk.objects.create(code=request.payload["code"], name="made by approval")
         return {"desk": request.payload["code"]}
 
-    action = registry.register(registry.ApprovalAction(
-        name="test.make_desk", description="test", default_roles=("ops", "risk"), apply=apply,
-        default_tiers=((Decimal("0"), 1), (Decimal("1000000"), 2)),
-    ))
+    action = registry.register(
+        registry.ApprovalAction(
+            name="test.make_desk",
+            description="test",
+            default_roles=("ops", "risk"),
+            apply=apply,
+            default_tiers=((Decimal("0"), 1), (Decimal("1000000"), 2)),
+        )
+    )
     yield action
     registry.unregister(action.name)
 
@@ -95,8 +104,12 @@ def test_approving_twice_is_a_conflict_and_applies_once():
 def test_reject_leaves_the_record_unchanged_and_cancel_is_for_the_maker_only():
     maker, checker = UserFactory(role="compliance"), UserFactory(role="compliance")
     cp = CounterpartyFactory(code="CP1")
-    req = approval_reject(approval_id=_kyc_request(maker, cp).pk, checker=checker, now=NOW(),
-                          reason="insufficient evidence")
+    req = approval_reject(
+        approval_id=_kyc_request(maker, cp).pk,
+        checker=checker,
+        now=NOW(),
+        reason="insufficient evidence",
+    )
     assert req.status == "rejected"
     assert Counterparty.objects.get(pk=cp.pk).kyc_status == "approved"
     req2 = _kyc_request(maker, cp, status="pending")
@@ -112,28 +125,40 @@ def test_database_refuses_a_decision_by_the_maker():
     maker = UserFactory(role="compliance")
     req = _kyc_request(maker, CounterpartyFactory(code="CP1"))
     with pytest.raises(IntegrityError), transaction.atomic():
-        ApprovalDecision.objects.create(request=req, maker=maker, checker=maker,
-                                        decision="approve", decided_at=NOW())
+        ApprovalDecision.objects.create(
+            request=req, maker=maker, checker=maker, decision="approve", decided_at=NOW()
+        )
 
 
 @pytest.mark.django_db
 def test_database_refuses_a_decision_that_misstates_the_maker():
-    maker, other, checker = (UserFactory(role="compliance") for _ in range(3))
+    maker, other, _checker = (UserFactory(role="compliance") for _ in range(3))
     req = _kyc_request(maker, CounterpartyFactory(code="CP1"))
     with pytest.raises(IntegrityError), transaction.atomic():
         # Claims `other` made it, so the maker != checker check alone would pass.
-        ApprovalDecision.objects.create(request=req, maker=other, checker=maker,
-                                        decision="approve", decided_at=NOW())
+        ApprovalDecision.objects.create(
+            request=req, maker=other, checker=maker, decision="approve", decided_at=NOW()
+        )
         connection.check_constraints()
 
 
 @pytest.mark.django_db
 def test_amount_tiers_require_two_approvers_above_threshold(desk_action):
     maker, a1, a2 = UserFactory(role="ops"), UserFactory(role="risk"), UserFactory(role="ops")
-    small = approval_request_create(action="test.make_desk", maker=maker, payload={"code": "S1"},
-                                    amount_usd=Decimal("999999.99"), now=NOW())
-    big = approval_request_create(action="test.make_desk", maker=maker, payload={"code": "B1"},
-                                  amount_usd=Decimal("1000000"), now=NOW())
+    small = approval_request_create(
+        action="test.make_desk",
+        maker=maker,
+        payload={"code": "S1"},
+        amount_usd=Decimal("999999.99"),
+        now=NOW(),
+    )
+    big = approval_request_create(
+        action="test.make_desk",
+        maker=maker,
+        payload={"code": "B1"},
+        amount_usd=Decimal("1000000"),
+        now=NOW(),
+    )
     assert (small.required_approvals, big.required_approvals) == (1, 2)
     approval_approve(approval_id=big.pk, checker=a1, now=NOW())
     assert not Desk.objects.filter(code="B1").exists()
@@ -147,8 +172,13 @@ def test_amount_tiers_require_two_approvers_above_threshold(desk_action):
 def test_concurrent_approvals_produce_exactly_one_effect(desk_action):
     maker = UserFactory(role="ops")
     checkers = [UserFactory(role="risk") for _ in range(4)]
-    req = approval_request_create(action="test.make_desk", maker=maker, payload={"code": "RACE"},
-                                  amount_usd=Decimal("10"), now=NOW())
+    req = approval_request_create(
+        action="test.make_desk",
+        maker=maker,
+        payload={"code": "RACE"},
+        amount_usd=Decimal("10"),
+        now=NOW(),
+    )
     barrier = threading.Barrier(len(checkers))
     outcomes = []
 
@@ -176,16 +206,31 @@ def test_concurrent_approvals_produce_exactly_one_effect(desk_action):
 def test_api_kyc_change_is_202_and_maker_approval_is_403(api):
     maker, checker = UserFactory(role="compliance"), UserFactory(role="compliance")
     CounterpartyFactory(code="CP1")
-    resp = api(maker).post("/api/counterparties/CP1/kyc/",
-                           {"kyc_status": "restricted", "reason": "media"}, format="json")
+    resp = api(maker).post(
+        "/api/counterparties/CP1/kyc/",
+        {"kyc_status": "restricted", "reason": "media"},
+        format="json",
+    )
     assert resp.status_code == 202
     body = resp.json()
     assert body["status"] == "pending"
     assert Counterparty.objects.get(code="CP1").kyc_status == "approved"
-    assert api(maker).post(f"/api/approvals/{body['approval']}/approve/", {}, format="json").status_code == 403
-    ok = api(checker).post(f"/api/approvals/{body['approval']}/approve/", {"reason": "ok"}, format="json")
+    assert (
+        api(maker)
+        .post(f"/api/approvals/{body['approval']}/approve/", {}, format="json")
+        .status_code
+        == 403
+    )
+    ok = api(checker).post(
+        f"/api/approvals/{body['approval']}/approve/", {"reason": "ok"}, format="json"
+    )
     assert ok.status_code == 200 and ok.json()["status"] == "approved"
-    assert api(checker).post(f"/api/approvals/{body['approval']}/approve/", {}, format="json").status_code == 409
+    assert (
+        api(checker)
+        .post(f"/api/approvals/{body['approval']}/approve/", {}, format="json")
+        .status_code
+        == 409
+    )
     assert Counterparty.objects.get(code="CP1").kyc_status == "restricted"
     listed = api(checker).get("/api/approvals/?status=approved").json()
     assert listed["count"] == 1 and listed["results"][0]["maker"] == maker.username

@@ -17,7 +17,9 @@ def test_service_changes_keep_who_and_why_and_feed_the_activity(api):
     asset_update(actor=ops, asset=asset, name="History token", reason="rename per issuer")
     versions = list(asset.history.order_by("history_date"))
     assert [(v.history_user, v.history_change_reason) for v in versions] == [
-        (ops, "listing"), (ops, "rename per issuer")]
+        (ops, "listing"),
+        (ops, "rename per issuer"),
+    ]
     entries = list(ActivityEntry.objects.filter(model="asset").order_by("at"))
     assert [e.kind for e in entries] == ["+", "~"]
     assert entries[1].changed_fields == ["name"] and entries[1].user == ops
@@ -27,9 +29,14 @@ def test_service_changes_keep_who_and_why_and_feed_the_activity(api):
     change = body["results"][1]
     assert change["user"] == ops.username and change["reason"] == "rename per issuer"
     assert change["changes"] == [
-        {"field": "name", "label": "name", "old": "History", "new": "History token"}]
+        {"field": "name", "label": "name", "old": "History", "new": "History token"}
+    ]
 
-    feed = api(UserFactory(role="auditor")).get(f"/api/audit/activity/?user={ops.username}&model=refdata.asset").json()
+    feed = (
+        api(UserFactory(role="auditor"))
+        .get(f"/api/audit/activity/?user={ops.username}&model=refdata.asset")
+        .json()
+    )
     assert feed["count"] == 2
 
 
@@ -45,13 +52,17 @@ def test_logins_logouts_failures_and_token_use_are_recorded(api):
     api_client = api()
     api_client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     api_client.get("/api/me/")
-    kinds = list(AuthEvent.objects.filter(username="logger").order_by("at", "id").values_list("kind", flat=True))
+    kinds = list(
+        AuthEvent.objects.filter(username="logger")
+        .order_by("at", "id")
+        .values_list("kind", flat=True)
+    )
     assert kinds == ["login_failed", "login", "logout", "token_issued", "token_used"]
     used = AuthEvent.objects.get(kind="token_used")
     assert used.user == user and used.path == "/api/me/" and used.method == "GET"
 
 
-def APIClientToken(api, username):  # noqa: N802 - reads as a noun in the test
+def APIClientToken(api, username):
     resp = api().post("/api/auth/token/", {"username": username, "password": PW}, format="json")
     assert resp.status_code == 200
     return resp.json()["token"]

@@ -105,28 +105,54 @@ def test_a_real_worker_consumes_a_queued_job_and_records_it(tmp_path):
     from financing.jobs.tasks import run_job_task
 
     broker = os.environ.get("CELERY_BROKER_URL", "")
-    env = {**os.environ, "DEBUG": "true", "DATABASE_URL": _db_url(),
-           "CELERY_FILESYSTEM_DIR": str(tmp_path)}
+    env = {
+        **os.environ,
+        "DEBUG": "true",
+        "DATABASE_URL": _db_url(),
+        "CELERY_FILESYSTEM_DIR": str(tmp_path),
+    }
     if not broker.startswith("redis"):
         broker = "filesystem://"
-        folders = {k: str(tmp_path / v) for k, v in (
-            ("data_folder_in", "queue"), ("data_folder_out", "queue"),
-            ("processed_folder", "processed"), ("control_folder", "control"))}
+        folders = {
+            k: str(tmp_path / v)
+            for k, v in (
+                ("data_folder_in", "queue"),
+                ("data_folder_out", "queue"),
+                ("processed_folder", "processed"),
+                ("control_folder", "control"),
+            )
+        }
         for f in folders.values():
             Path(f).mkdir(parents=True, exist_ok=True)
     env["CELERY_BROKER_URL"] = broker
     queue = f"test-{os.getpid()}-{time.monotonic_ns()}"
     worker = subprocess.Popen(
-        [str(Path(sys.executable).parent / "celery"), "-A", "financing", "worker", "--pool", "solo",
-         "--without-mingle", "--without-gossip", "--without-heartbeat", "-Q", queue,
-         "--loglevel", "WARNING"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            str(Path(sys.executable).parent / "celery"),
+            "-A",
+            "financing",
+            "worker",
+            "--pool",
+            "solo",
+            "--without-mingle",
+            "--without-gossip",
+            "--without-heartbeat",
+            "-Q",
+            queue,
+            "--loglevel",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         options = folders if broker == "filesystem://" else {}
         with Connection(broker, transport_options=options) as conn:
-            run_job_task.apply_async(args=("expire_kyc", "test", "e2e"), queue=queue,
-                                     connection=conn)
+            run_job_task.apply_async(
+                args=("expire_kyc", "test", "e2e"), queue=queue, connection=conn
+            )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if JobRun.objects.filter(job="expire_kyc", requested_by="e2e").exists():

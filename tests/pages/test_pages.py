@@ -32,7 +32,9 @@ PAGES = [
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(("url", "capability"), PAGES)
-@pytest.mark.parametrize("role", ["ops", "risk", "treasury", "compliance", "trading", "auditor", "admin"])
+@pytest.mark.parametrize(
+    "role", ["ops", "risk", "treasury", "compliance", "trading", "auditor", "admin"]
+)
 def test_pages_follow_the_permission_matrix(page, url, capability, role):
     from financing.accounts.roles import MATRIX
 
@@ -66,8 +68,9 @@ def test_counterparty_list_filters_and_exports_what_it_shows(page):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("url", ["/refdata/counterparties/", "/audit/", "/approvals/?tab=pending",
-                                 "/jobs/"])
+@pytest.mark.parametrize(
+    "url", ["/refdata/counterparties/", "/audit/", "/approvals/?tab=pending", "/jobs/"]
+)
 def test_list_pages_run_a_bounded_number_of_queries(page, url, django_assert_max_num_queries):
     client = page(UserFactory(role="admin"))
     maker = UserFactory(role="compliance")
@@ -75,11 +78,20 @@ def test_list_pages_run_a_bounded_number_of_queries(page, url, django_assert_max
     def grow(n):
         for i in range(n):
             cp = CounterpartyFactory()
-            ApprovalRequest.objects.create(action="counterparty.kyc_change", maker=maker,
-                                           target_id=str(cp.pk), payload={"i": i},
-                                           approver_roles=["compliance"], created_at=timezone.now())
-            JobRun.objects.create(job="expire_kyc", started_at=timezone.now(), status="succeeded",
-                                  finished_at=timezone.now())
+            ApprovalRequest.objects.create(
+                action="counterparty.kyc_change",
+                maker=maker,
+                target_id=str(cp.pk),
+                payload={"i": i},
+                approver_roles=["compliance"],
+                created_at=timezone.now(),
+            )
+            JobRun.objects.create(
+                job="expire_kyc",
+                started_at=timezone.now(),
+                status="succeeded",
+                finished_at=timezone.now(),
+            )
 
     grow(3)
     client.get(url)
@@ -99,8 +111,16 @@ def test_asset_form_creates_through_the_service_and_shows_field_errors(page):
     bad = client.post("/refdata/assets/new/", {"symbol": "bad sym", "name": "X", "decimals": 30})
     assert bad.status_code == 200 and "errorlist" in bad.content.decode()
     assert Asset.objects.count() == 0
-    ok = client.post("/refdata/assets/new/", {"symbol": "wbtc", "name": "Wrapped BTC",
-                                               "decimals": 8, "chains": "ethereum", "reason": "listing"})
+    ok = client.post(
+        "/refdata/assets/new/",
+        {
+            "symbol": "wbtc",
+            "name": "Wrapped BTC",
+            "decimals": 8,
+            "chains": "ethereum",
+            "reason": "listing",
+        },
+    )
     assert ok.status_code == 302
     asset = Asset.objects.get(symbol="WBTC")
     assert asset.chains == ["ethereum"] and asset.history.first().history_change_reason == "listing"
@@ -112,8 +132,10 @@ def test_kyc_change_page_flow_maker_cannot_approve_checker_can(page):
     maker, checker = UserFactory(role="compliance"), UserFactory(role="compliance")
     expiry = (timezone.now().date() + timedelta(days=300)).isoformat()
     c = page(maker)
-    resp = c.post("/refdata/counterparties/NS/kyc/", {"kyc_status": "approved",
-                                                       "kyc_expires_on": expiry, "reason": "CDD ok"})
+    resp = c.post(
+        "/refdata/counterparties/NS/kyc/",
+        {"kyc_status": "approved", "kyc_expires_on": expiry, "reason": "CDD ok"},
+    )
     assert resp.status_code == 302
     approval = ApprovalRequest.objects.get()
     assert Counterparty.objects.get(pk=cp.pk).kyc_status == "pending"
@@ -131,7 +153,8 @@ def test_kyc_change_page_flow_maker_cannot_approve_checker_can(page):
 def test_bad_kyc_form_is_refused_with_a_message_and_no_approval(page):
     CounterpartyFactory(code="NS", kyc_status="pending", kyc_expires_on=None)
     resp = page(UserFactory(role="compliance")).post(
-        "/refdata/counterparties/NS/kyc/", {"kyc_status": "approved", "reason": "x"})
+        "/refdata/counterparties/NS/kyc/", {"kyc_status": "approved", "reason": "x"}
+    )
     assert resp.status_code == 400 and "expiry" in resp.content.decode()
     assert ApprovalRequest.objects.count() == 0
 
@@ -145,7 +168,9 @@ def test_record_timeline_shows_diffs_and_as_of(page):
     client = page(UserFactory(role="auditor"))
     url = f"/audit/refdata/asset/{asset.pk}/"
     html = client.get(url).content.decode()
-    assert "issuer rename" in html and "Before" in html and "After" in html and admin.username in html
+    assert (
+        "issuer rename" in html and "Before" in html and "After" in html and admin.username in html
+    )
     as_of = client.get(url, {"as_of": created.strftime("%Y-%m-%dT%H:%M:%S.%f")}).content.decode()
     assert "Before" in as_of.split('data-testid="as-of"')[1].split("</dl>")[0]
     early = client.get(url, {"as_of": "2000-01-01T00:00"}).content.decode()
