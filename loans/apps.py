@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class LoansConfig(AppConfig):
     name = "loans"
     label = "loans"
+    verbose_name = "Loan book"
+
+    def ready(self) -> None:
+        # Registers approval actions, jobs, navigation, tiles and demo seeders.
+        from loans import approvals, demo, jobs, ui  # noqa: F401

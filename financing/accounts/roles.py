@@ -39,6 +39,13 @@ MATRIX: dict[str, frozenset[str]] = {
     # audit trail
     "audit.view": frozenset({Role.AUDITOR, Role.ADMIN, Role.COMPLIANCE, Role.RISK, Role.OPS}),
     "audit.auth_events": frozenset({Role.AUDITOR, Role.ADMIN, Role.COMPLIANCE}),
+    # loan book
+    "loans.view": STAFF,
+    "loans.book": frozenset({Role.OPS, Role.ADMIN}),
+    "loans.service": frozenset({Role.OPS, Role.ADMIN}),
+    "loans.rate_change": frozenset({Role.OPS, Role.RISK, Role.ADMIN}),
+    "loans.default": frozenset({Role.OPS, Role.RISK, Role.ADMIN}),
+    "loans.write_off": frozenset({Role.RISK, Role.OPS, Role.ADMIN}),
     # jobs
     "jobs.view": STAFF,
     "jobs.run": frozenset({Role.OPS, Role.ADMIN}),

@@ -51,10 +51,17 @@ def xact_advisory_lock(name: str) -> Iterator[None]:
     yield
 
 
-def job_run(name: str, *, trigger: str = JobRun.Trigger.MANUAL, requested_by: str = "") -> JobRun:
+def job_run(
+    name: str,
+    *,
+    trigger: str = JobRun.Trigger.MANUAL,
+    requested_by: str = "",
+    params: dict | None = None,
+) -> JobRun:
     """Run a registered job now, recording a JobRun. A run that finds another run of the same
     job holding its lock is recorded as skipped (the other run does the work). A failure is
-    recorded with its error and re-raised."""
+    recorded with its error and re-raised. `params` go to the job as keyword arguments (e.g.
+    the accrual's `through` date from the command line)."""
     job = registry.get(name)
     if connection.in_atomic_block:
         raise RuntimeError("jobs own their transactions; do not call job_run inside atomic()")
@@ -68,7 +75,7 @@ def job_run(name: str, *, trigger: str = JobRun.Trigger.MANUAL, requested_by: st
                 run.status = JobRun.Status.SKIPPED
                 run.counts = {}
             else:
-                counts = job.run(now=started) or {}
+                counts = job.run(now=started, **(params or {})) or {}
                 run.status = JobRun.Status.SUCCEEDED
                 run.counts = counts
     except Exception as exc:

@@ -1,0 +1,1 @@
+"""Demo loans (filled in with the seeders)."""

@@ -1,0 +1,1 @@
+"""Navigation and tiles of the loan book (filled in with the pages)."""
