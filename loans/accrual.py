@@ -9,44 +9,32 @@ or principal changed back-dated. Safe to run twice or concurrently:
   change a loan's rate or principal also take, so a run never sees half a change;
 * running totals (LoanBalance) move by what the statement actually inserted (RETURNING).
 
-Each day's amount is principal_eod(D) x rate(D) x DCF(D, D+1), computed exactly in NUMERIC and
-rounded once to 18 places half-even (PostgreSQL's round() is half away from zero, so the rounding
-is done by integer division and remainder). loans/daycount.py states the same rule in Python.
+Each day's amount is principal_eod(D) x rate(D) x DCF(D, D+1), computed exactly and rounded
+once to 18 places half-even. A convention yields only a few distinct fractions (1/365, 1/360,
+1/366, 2/360, 3/360, or nothing on a 31st under 30E/360), so each terms segment carries its
+rounded amount for each (LoanTerms.daily_amount*), computed once when the segment is built;
+the daily run picks the right one per day. loans/daycount.py states the rule in Python.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 
 from django.db import connection, transaction
 
 from financing.jobs.services import xact_advisory_lock
-from loans.models import AccrualRun, LoanStatus
+from loans import daycount
+from loans.models import AccrualRun
 
 ACCRUAL_LOCK = "loans.accrual"
 
-#: Loans never on the book: nothing accrues for them.
-_NOT_BOOKED = (LoanStatus.DRAFT, LoanStatus.PENDING_APPROVAL, LoanStatus.REJECTED)
 
-# DCF(D, D+1) as numerator / denominator, per convention, for a day column `{d}`.
-_NUM = """CASE {dc}
-    WHEN '30E/360' THEN 360 * (EXTRACT(YEAR FROM {d} + 1) - EXTRACT(YEAR FROM {d}))
-                        + 30 * (EXTRACT(MONTH FROM {d} + 1) - EXTRACT(MONTH FROM {d}))
-                        + LEAST(EXTRACT(DAY FROM {d} + 1), 30) - LEAST(EXTRACT(DAY FROM {d}), 30)
-    ELSE 1 END"""
-_DEN = """CASE {dc}
-    WHEN 'ACT/365F' THEN 365
-    WHEN 'ACT/360' THEN 360
-    WHEN '30E/360' THEN 360
-    ELSE ((date_trunc('year', {d}) + interval '1 year')::date - date_trunc('year', {d})::date)
-    END"""
-
-
-def _half_even(n: str, den: str) -> str:
-    """SQL for round_half_even(n / den, 18) with n >= 0 and den > 0, exactly."""
+def half_even_sql(n: str, den: str) -> str:
+    """SQL for round_half_even(n / den, 18) with n >= 0 and den > 0, exactly (PostgreSQL's
+    round() rounds half away from zero, so this uses integer division and the remainder)."""
     scaled = f"(({n}) * 1000000000000000000::numeric)"
     q = f"div({scaled}, ({den}))"
     r = f"mod({scaled}, ({den}))"
@@ -56,93 +44,131 @@ def _half_even(n: str, den: str) -> str:
     )
 
 
-# Every day to book: per loan in scope, the days after what it has accrued, up to `through`
-# and before its end date, priced from the loan's terms in force that day.
+def segment_amounts_sql(principal: str, rate: str, day_count: str) -> dict[str, str]:
+    """SQL for LoanTerms.daily_amount* (the set-based twin of daycount.segment_amounts)."""
+    pr = f"({principal}) * ({rate})"
+    base = f"(CASE WHEN {day_count} IN ('ACT/360', '30E/360') THEN 360 ELSE 365 END)"
+    leap = f"(CASE {day_count} WHEN 'ACT/ACT-ISDA' THEN 366 WHEN 'ACT/365F' THEN 365 ELSE 360 END)"
+    return {
+        "daily_amount": half_even_sql(pr, base),
+        "daily_amount_leap": half_even_sql(pr, leap),
+        "daily_amount_2": half_even_sql(f"{pr} * 2", "360"),
+        "daily_amount_3": half_even_sql(f"{pr} * 3", "360"),
+    }
+
+
+def _fraction(num: int, den: int) -> str:
+    return f"{daycount.round_half_even(Fraction(num, den))}::numeric"
+
+
+# Which of a segment's amounts (and which fraction) day {d} takes. 30E/360: 1/360 on most days,
+# nothing on the 31st, 2/360 on 29 February, 3/360 on 28 February of a common year (the days up
+# to the 30th). ACT/ACT-ISDA: 1/366 in a leap year.
+_LEAP = (
+    "(EXTRACT(YEAR FROM {d})::int %% 4 = 0 AND (EXTRACT(YEAR FROM {d})::int %% 100 <> 0 "
+    "OR EXTRACT(YEAR FROM {d})::int %% 400 = 0))"
+)
+_DAYS_30E = """(CASE WHEN EXTRACT(DAY FROM {d}) = 31 THEN 0
+              WHEN EXTRACT(MONTH FROM {d}) = 2 AND EXTRACT(DAY FROM {d} + 1) = 1
+                   THEN 31 - EXTRACT(DAY FROM {d})
+              ELSE 1 END)"""
+
+
+def _pick(t: str, d: str) -> tuple[str, str]:
+    """(amount, day_count_fraction) SQL for terms alias `t` on day column `d`."""
+    leap = _LEAP.format(d=d)
+    days = _DAYS_30E.format(d=d)
+    amount = f"""CASE {t}.day_count
+        WHEN 'ACT/ACT-ISDA' THEN CASE WHEN {leap} THEN {t}.daily_amount_leap
+                                 ELSE {t}.daily_amount END
+        WHEN '30E/360' THEN CASE {days} WHEN 1 THEN {t}.daily_amount WHEN 0 THEN 0
+                                        WHEN 2 THEN {t}.daily_amount_2
+                                        ELSE {t}.daily_amount_3 END
+        ELSE {t}.daily_amount END"""
+    dcf = f"""CASE {t}.day_count
+        WHEN 'ACT/365F' THEN {_fraction(1, 365)}
+        WHEN 'ACT/360' THEN {_fraction(1, 360)}
+        WHEN 'ACT/ACT-ISDA' THEN CASE WHEN {leap} THEN {_fraction(1, 366)}
+                                 ELSE {_fraction(1, 365)} END
+        ELSE CASE {days} WHEN 1 THEN {_fraction(1, 360)} WHEN 0 THEN 0
+                         WHEN 2 THEN {_fraction(2, 360)} ELSE {_fraction(3, 360)} END
+        END"""
+    return amount, dcf
+
+
+_AMOUNT, _DCF = _pick("t", "x.day")
+
+# The first day any loan still needs (bounds the day series of _BOOK_SQL).
+_FIRST_DAY_SQL = """
+SELECT MIN(GREATEST(t.valid_from, COALESCE(b.accrued_through + 1, t.valid_from)))
+FROM loans_loanterms t JOIN loans_loanbalance b ON b.loan_id = t.loan_id
+WHERE (b.accrued_through IS NULL OR b.accrued_through < %(through)s::date)
+  AND (t.valid_to IS NULL OR t.valid_to > COALESCE(b.accrued_through + 1, t.valid_from))
+  AND t.valid_from <= %(through)s::date
+"""
+
+# The days to book: every (segment, day) from the segment's start, before its end, after what
+# the loan has accrued, up to `through`. Terms exist only for loans on the book.
 _BOOK_SQL = f"""
-WITH scope AS (
-    SELECT l.id AS loan_id, l.day_count,
-           GREATEST(l.start_date, COALESCE(b.accrued_through + 1, l.start_date)) AS first_day,
-           LEAST(%(through)s::date, COALESCE(l.end_date - 1, %(through)s::date)) AS last_day
-    FROM loans_loan l
-    JOIN loans_loanbalance b ON b.loan_id = l.id
-    WHERE l.status <> ALL(%(not_booked)s)
-      AND (b.accrued_through IS NULL
-           OR b.accrued_through < LEAST(%(through)s::date, COALESCE(l.end_date - 1, %(through)s::date)))
-),
-days AS (
-    SELECT s.loan_id, s.day_count, (s.first_day + g)::date AS day
-    FROM scope s
-    CROSS JOIN LATERAL generate_series(0, s.last_day - s.first_day) AS g
-),
-priced AS (
-    SELECT d.loan_id, d.day, t.principal, t.rate,
-           {_NUM.format(dc="d.day_count", d="d.day")} AS num,
-           {_DEN.format(dc="d.day_count", d="d.day")} AS den
-    FROM days d
-    JOIN loans_loanterms t ON t.loan_id = d.loan_id
-     AND t.valid_from <= d.day AND (t.valid_to IS NULL OR d.day < t.valid_to)
+WITH days AS (
+    SELECT d::date AS day
+    FROM generate_series(%(first)s::date, %(through)s::date, interval '1 day') AS d
 ),
 ins AS (
     INSERT INTO loans_accrual
         (loan_id, date, kind, seq, principal, rate, day_count_fraction, amount, cause,
          run_id, created_at)
-    SELECT p.loan_id, p.day, 'accrual', 0, p.principal, p.rate,
-           {_half_even("p.num", "p.den")},
-           {_half_even("p.principal * p.rate * p.num", "p.den")},
+    SELECT t.loan_id, x.day, 'accrual', 0, t.principal, t.rate, {_DCF}, {_AMOUNT},
            '', %(run)s, %(now)s
-    FROM priced p
-    ORDER BY p.day, p.loan_id
+    FROM loans_loanterms t
+    JOIN loans_loanbalance b ON b.loan_id = t.loan_id
+    JOIN days x ON x.day >= t.valid_from AND (t.valid_to IS NULL OR x.day < t.valid_to)
+               AND (b.accrued_through IS NULL OR x.day > b.accrued_through)
+    WHERE (b.accrued_through IS NULL OR b.accrued_through < %(through)s::date)
+      AND (t.valid_to IS NULL OR t.valid_to > %(first)s::date)
+      AND t.valid_from <= %(through)s::date
     ON CONFLICT (loan_id, date, kind, seq) DO NOTHING
     RETURNING loan_id, date, amount
 ),
 agg AS (
-    SELECT loan_id, SUM(amount) AS total FROM ins GROUP BY loan_id
+    SELECT loan_id, SUM(amount) AS total, MAX(date) AS last_day FROM ins GROUP BY loan_id
 ),
 upd AS (
     UPDATE loans_loanbalance b
-       SET accrued_total = b.accrued_total + COALESCE(agg.total, 0),
-           accrued_through = GREATEST(COALESCE(b.accrued_through, s.last_day), s.last_day)
-      FROM scope s LEFT JOIN agg ON agg.loan_id = s.loan_id
-     WHERE b.loan_id = s.loan_id
+       SET accrued_total = b.accrued_total + agg.total,
+           accrued_through = GREATEST(COALESCE(b.accrued_through, agg.last_day), agg.last_day)
+      FROM agg
+     WHERE b.loan_id = agg.loan_id
     RETURNING 1
 )
-SELECT (SELECT COUNT(*) FROM ins),
-       (SELECT COUNT(DISTINCT loan_id) FROM ins),
-       (SELECT COALESCE(SUM(amount), 0) FROM ins),
-       (SELECT MIN(date) FROM ins),
-       (SELECT MAX(date) FROM ins),
-       (SELECT COUNT(DISTINCT date) FROM ins),
-       (SELECT COUNT(*) FROM upd)
+SELECT COUNT(*), COUNT(DISTINCT loan_id), COALESCE(SUM(amount), 0), MIN(date), MAX(date),
+       COUNT(DISTINCT date), (SELECT COUNT(*) FROM upd)
+FROM ins
 """
 
+_R_AMOUNT, _R_DCF = _pick("t", "d.day")
+
 # Restatement: for loans marked with restate_from, every booked day from then on is compared
-# with what the daily accrual would book now (the current schedules); the difference is booked
-# as an adjustment naming the cause. Booked rows are never edited or deleted.
+# with what the daily accrual would book now (the current terms); the difference is booked as
+# an adjustment naming the cause. Booked rows are never edited or deleted.
 _RESTATE_SQL = f"""
 WITH marked AS (
-    SELECT l.id AS loan_id, l.day_count, l.start_date, l.end_date,
-           b.restate_from, b.accrued_through, b.restate_cause
+    SELECT b.loan_id, b.restate_from, b.accrued_through, b.restate_cause
     FROM loans_loanbalance b
-    JOIN loans_loan l ON l.id = b.loan_id
     WHERE b.restate_from IS NOT NULL AND b.accrued_through IS NOT NULL
       AND b.restate_from <= b.accrued_through
 ),
 days AS (
-    SELECT m.loan_id, m.day_count, m.restate_cause, (m.restate_from + g)::date AS day,
-           ((m.restate_from + g) >= m.start_date
-            AND (m.end_date IS NULL OR (m.restate_from + g) < m.end_date)) AS accrues
+    SELECT m.loan_id, m.restate_cause, (m.restate_from + g)::date AS day
     FROM marked m
     CROSS JOIN LATERAL generate_series(0, m.accrued_through - m.restate_from) AS g
 ),
 expected AS (
     SELECT d.loan_id, d.day, d.restate_cause,
-           CASE WHEN d.accrues AND t.loan_id IS NOT NULL THEN t.principal ELSE 0 END AS principal,
-           CASE WHEN d.accrues AND t.loan_id IS NOT NULL THEN t.rate ELSE 0 END AS rate,
-           CASE WHEN d.accrues THEN {_half_even(_NUM.format(dc="d.day_count", d="d.day"), _DEN.format(dc="d.day_count", d="d.day"))}
-                ELSE 0 END AS dcf,
-           CASE WHEN d.accrues AND t.loan_id IS NOT NULL THEN
-                {_half_even("t.principal * t.rate * " + _NUM.format(dc="d.day_count", d="d.day"), _DEN.format(dc="d.day_count", d="d.day"))}
-                ELSE 0 END AS amount
+           COALESCE(t.principal, 0) AS principal,
+           COALESCE(t.rate, 0) AS rate,
+           CASE WHEN t.loan_id IS NULL THEN 0 ELSE {_R_DCF} END AS dcf,
+           CASE WHEN t.loan_id IS NULL THEN 0 ELSE {_R_AMOUNT} END AS amount
     FROM days d
     LEFT JOIN loans_loanterms t ON t.loan_id = d.loan_id
      AND t.valid_from <= d.day AND (t.valid_to IS NULL OR d.day < t.valid_to)
@@ -170,7 +196,6 @@ ins AS (
     SELECT loan_id, day, 'adjustment', seq, principal, rate, dcf, delta,
            LEFT(restate_cause, 300), %(run)s, %(now)s
     FROM deltas
-    ORDER BY day, loan_id
     RETURNING loan_id, amount
 ),
 agg AS (
@@ -184,10 +209,8 @@ upd AS (
      WHERE b.loan_id = m.loan_id
     RETURNING 1
 )
-SELECT (SELECT COUNT(*) FROM ins),
-       (SELECT COUNT(DISTINCT loan_id) FROM ins),
-       (SELECT COALESCE(SUM(amount), 0) FROM ins),
-       (SELECT COUNT(*) FROM upd)
+SELECT COUNT(*), COUNT(DISTINCT loan_id), COALESCE(SUM(amount), 0), (SELECT COUNT(*) FROM upd)
+FROM ins
 """
 
 # Marks whose day is past what was accrued restate nothing: clear them.
@@ -208,22 +231,6 @@ UPDATE loans_loan l SET rate = t.rate
 """
 
 
-@dataclass
-class AccrualResult:
-    run: AccrualRun
-
-    def counts(self) -> dict:
-        r = self.run
-        return {
-            "through": r.through.isoformat(),
-            "rows_booked": r.rows_booked,
-            "loans_accrued": r.loans_accrued,
-            "days_booked": r.days_booked,
-            "adjustments_booked": r.adjustments_booked,
-            "loans_restated": r.loans_restated,
-        }
-
-
 def accruals_book_through(*, through: date, now: datetime, trigger: str = "manual") -> AccrualRun:
     """Book every missing accrual day up to and including `through`, restating back-dated
     changes first. Idempotent; concurrent runs serialise on the advisory lock."""
@@ -233,18 +240,20 @@ def accruals_book_through(*, through: date, now: datetime, trigger: str = "manua
     started = time.perf_counter()
     with transaction.atomic(), xact_advisory_lock(ACCRUAL_LOCK):
         run = AccrualRun.objects.create(through=through, started_at=now, trigger=trigger)
-        params = {
-            "run": run.pk,
-            "now": now,
-            "through": through,
-            "not_booked": [str(s) for s in _NOT_BOOKED],
-        }
+        params = {"run": run.pk, "now": now, "through": through}
         with connection.cursor() as cur:
+            # The plans are simple and their cost estimates large: JIT would only add seconds.
+            cur.execute("SET LOCAL jit = off")
+            cur.execute("SET LOCAL work_mem = '128MB'")
             cur.execute(_RESTATE_SQL, params)
             adj_rows, adj_loans, adj_amount, _marked = cur.fetchone()
             cur.execute(_CLEAR_EMPTY_MARKS_SQL)
-            cur.execute(_BOOK_SQL, params)
-            rows, loans, amount, first, last, ndays, _scoped = cur.fetchone()
+            cur.execute(_FIRST_DAY_SQL, params)
+            first_needed = cur.fetchone()[0]
+            rows, loans, amount, first, last, ndays = 0, 0, Decimal(0), None, None, 0
+            if first_needed is not None:
+                cur.execute(_BOOK_SQL, {**params, "first": first_needed})
+                rows, loans, amount, first, last, ndays, _updated = cur.fetchone()
             cur.execute(
                 _REFRESH_CURRENT_SQL,
                 {"today": now.date(), "since": now.date() - timedelta(days=400)},

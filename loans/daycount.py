@@ -64,3 +64,24 @@ def round_half_even(value: Fraction, places: int = INTERMEDIATE_PLACES) -> Decim
 def daily_accrual(principal: Decimal, rate: Decimal, convention: str, day: date) -> Decimal:
     """One day's accrual, rounded to 18 places half-even from the exact product."""
     return round_half_even(Fraction(principal) * Fraction(rate) * day_fraction(convention, day))
+
+
+#: The day fractions each convention can produce, by the LoanTerms column holding its amount.
+SEGMENT_FRACTIONS = {
+    ACT_365F: {"base": Fraction(1, 365), "leap": Fraction(1, 365)},
+    ACT_360: {"base": Fraction(1, 360), "leap": Fraction(1, 360)},
+    ACT_ACT_ISDA: {"base": Fraction(1, 365), "leap": Fraction(1, 366)},
+    THIRTY_E_360: {"base": Fraction(1, 360), "leap": Fraction(1, 360)},
+}
+
+
+def segment_amounts(principal: Decimal, rate: Decimal, convention: str) -> dict[str, Decimal]:
+    """The rounded daily amounts a terms segment carries (LoanTerms.daily_amount*)."""
+    pr = Fraction(principal) * Fraction(rate)
+    f = SEGMENT_FRACTIONS[convention]
+    return {
+        "daily_amount": round_half_even(pr * f["base"]),
+        "daily_amount_leap": round_half_even(pr * f["leap"]),
+        "daily_amount_2": round_half_even(pr * Fraction(2, 360)),
+        "daily_amount_3": round_half_even(pr * Fraction(3, 360)),
+    }

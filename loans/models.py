@@ -283,15 +283,27 @@ class PrincipalChange(models.Model):
 
 
 class LoanTerms(models.Model):
-    """Derived: the loan's (principal, rate) by date range, rebuilt from the two schedules
-    whenever one changes, so the whole-book accrual joins one small table instead of
-    searching two ledgers per loan and day. valid_to is exclusive; null = open-ended."""
+    """Derived: the loan's (principal, rate) by date range while it is on the book, rebuilt from
+    the two schedules whenever one changes, so the whole-book accrual reads one small table.
+    valid_to is exclusive (null = open-ended) and never past the loan's end date.
 
-    loan = models.ForeignKey(Loan, on_delete=models.CASCADE, related_name="terms")
+    Each row carries its day's accrual already rounded for the few fractions its convention can
+    produce (1/365, 1/360, 1/366, 2/360, 3/360), computed once per segment, so the daily run
+    only picks the right one per day (loans/accrual.py)."""
+
+    loan = models.ForeignKey(Loan, on_delete=models.CASCADE, related_name="terms", db_index=False)
+    day_count = models.CharField(max_length=16, choices=DayCount.choices)
     valid_from = models.DateField()
     valid_to = models.DateField(null=True, blank=True)
     principal = amount_field()
     rate = amount_field()
+    #: One day at 1/365 (ACT/365F, ACT/ACT-ISDA in a common year) or 1/360 (ACT/360, 30E/360).
+    daily_amount = amount_field()
+    #: ACT/ACT-ISDA in a leap year: 1/366. Others: as daily_amount.
+    daily_amount_leap = amount_field()
+    #: 30E/360 on the last day of February: 2/360 (leap year) and 3/360 (common year).
+    daily_amount_2 = amount_field()
+    daily_amount_3 = amount_field()
 
     class Meta:
         ordering = ["loan", "valid_from"]
@@ -330,7 +342,18 @@ class Accrual(models.Model):
         ACCRUAL = "accrual", "Accrual"
         ADJUSTMENT = "adjustment", "Adjustment"
 
-    loan = models.ForeignKey(Loan, on_delete=models.PROTECT, related_name="accruals")
+    # The busiest table of the product: 100k+ rows a day. The unique constraint's index leads
+    # with loan, so no separate index; and no database-level foreign key, whose per-row
+    # check (a FOR KEY SHARE lock on every loan) more than doubles the cost of the daily
+    # insert. Rows are only written by the engine from the terms of existing loans, and loans
+    # and runs are never deleted (PROTECT, no delete path).
+    loan = models.ForeignKey(
+        Loan,
+        on_delete=models.PROTECT,
+        related_name="accruals",
+        db_index=False,
+        db_constraint=False,
+    )
     date = models.DateField()
     kind = models.CharField(max_length=12, choices=Kind.choices)
     seq = models.PositiveSmallIntegerField(default=0)
@@ -339,7 +362,9 @@ class Accrual(models.Model):
     day_count_fraction = amount_field()
     amount = amount_field()
     cause = models.CharField(max_length=300, blank=True, default="")
-    run = models.ForeignKey(AccrualRun, on_delete=models.PROTECT, related_name="+")
+    run = models.ForeignKey(
+        AccrualRun, on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
     created_at = models.DateTimeField()
 
     class Meta:

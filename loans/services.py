@@ -8,6 +8,7 @@ the next accrual run books adjusting rows naming the cause.
 
 from __future__ import annotations
 
+import itertools
 from datetime import date, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import Any
@@ -24,6 +25,7 @@ from financing.jobs.services import xact_advisory_lock
 from financing.money import quantize_to_asset
 from financing.refdata.models import Asset, Counterparty, Desk
 from financing.refdata.services import counterparty_assert_can_transact
+from loans import daycount
 from loans.accrual import ACCRUAL_LOCK
 from loans.models import (
     LIVE_STATUSES,
@@ -154,7 +156,7 @@ def _check_margin(margin: dict[str, Any]) -> dict[str, Any]:
         for n in ("release_ltv", "initial_ltv", "warning_ltv", "call_ltv", "liquidation_ltv")
         if n in clean
     ]
-    for low, high in zip(order, order[1:], strict=False):
+    for low, high in itertools.pairwise(order):
         if clean[low] >= clean[high]:
             raise InvalidInput(
                 f"Margin levels must rise: {low} ({clean[low]}) is not below {high} ({clean[high]}).",
@@ -172,7 +174,8 @@ def _check_margin(margin: dict[str, Any]) -> dict[str, Any]:
 
 def terms_rebuild(loan: Loan, *, today: date) -> None:
     """Recompute the loan's (principal, rate) segments from its two schedules, and its current
-    rate and outstanding principal. Call with the loan locked and the accrual lock held."""
+    rate and outstanding principal. Call with the loan locked and the accrual lock held.
+    Segments exist only while the loan is on the book, and stop at its end date."""
     rates = list(RateChange.objects.filter(loan=loan).order_by("effective_date", "id"))
     changes = list(PrincipalChange.objects.filter(loan=loan).order_by("effective_date", "id"))
     rate_on: dict[date, Decimal] = {}
@@ -182,27 +185,44 @@ def terms_rebuild(loan: Loan, *, today: date) -> None:
     for pc in changes:
         delta_on[pc.effective_date] = delta_on.get(pc.effective_date, Decimal(0)) + pc.amount
     breaks = sorted(set(rate_on) | set(delta_on))
-    segments = []
+    spans: list[tuple[date, date | None, Decimal, Decimal]] = []
     principal = Decimal(0)
     rate: Decimal | None = None
     for i, day in enumerate(breaks):
         principal += delta_on.get(day, Decimal(0))
         rate = rate_on.get(day, rate)
-        if rate is None:
-            continue
-        valid_to = breaks[i + 1] if i + 1 < len(breaks) else None
-        segments.append(
-            LoanTerms(loan=loan, valid_from=day, valid_to=valid_to, principal=principal, rate=rate)
-        )
-    LoanTerms.objects.filter(loan=loan).delete()
-    LoanTerms.objects.bulk_create(segments)
-    current = [s for s in segments if s.valid_from <= today]
+        if rate is not None:
+            spans.append((day, breaks[i + 1] if i + 1 < len(breaks) else None, principal, rate))
+    current = [s for s in spans if s[0] <= today]
     if current:
-        loan.rate = current[-1].rate
-        loan.outstanding_principal = current[-1].principal
+        loan.rate = current[-1][3]
+        loan.outstanding_principal = current[-1][2]
     Loan.objects.filter(pk=loan.pk).update(
         rate=loan.rate, outstanding_principal=loan.outstanding_principal
     )
+    LoanTerms.objects.filter(loan=loan).delete()
+    if loan.status in (LoanStatus.DRAFT, LoanStatus.PENDING_APPROVAL, LoanStatus.REJECTED):
+        return
+    segments = []
+    for start, end, principal, rate in spans:
+        if loan.end_date is not None:
+            if start >= loan.end_date:
+                continue
+            end = loan.end_date if end is None else min(end, loan.end_date)
+        if principal == 0:
+            continue
+        segments.append(
+            LoanTerms(
+                loan=loan,
+                day_count=loan.day_count,
+                valid_from=start,
+                valid_to=end,
+                principal=principal,
+                rate=rate,
+                **daycount.segment_amounts(principal, rate, loan.day_count),
+            )
+        )
+    LoanTerms.objects.bulk_create(segments)
 
 
 def principal_on(loan: Loan, day: date) -> Decimal:
@@ -372,15 +392,18 @@ def loan_book_approved(*, loan_id: int, checker, now: datetime, approval: Approv
     if loan.status != LoanStatus.PENDING_APPROVAL:
         raise Conflict(f"Loan {loan.reference} is {loan.status}, not pending approval.")
     counterparty_assert_can_transact(counterparty=loan.counterparty, on=now.date())
-    return loan_transition(
-        loan=loan,
-        to=LoanStatus.ACTIVE,
-        actor=checker,
-        now=now,
-        kind=Kind.APPROVED,
-        reason=f"booking approved (approval #{approval.pk})",
-        data={"approval": approval.pk},
-    )
+    with xact_advisory_lock(ACCRUAL_LOCK):
+        loan_transition(
+            loan=loan,
+            to=LoanStatus.ACTIVE,
+            actor=checker,
+            now=now,
+            kind=Kind.APPROVED,
+            reason=f"booking approved (approval #{approval.pk})",
+            data={"approval": approval.pk},
+        )
+        terms_rebuild(loan, today=now.date())
+    return loan
 
 
 def loan_book_refused(
@@ -519,10 +542,11 @@ def loan_repay(
         if loan.end_date and on >= loan.end_date:
             raise InvalidInput(f"The loan stopped accruing on {loan.end_date}.", field="date")
         # The repayment lowers principal on every later day: none may go below zero.
-        lowest = min(
-            [principal_on(loan, on)]
-            + [s.principal for s in LoanTerms.objects.filter(loan=loan, valid_from__gt=on)]
-        )
+        later = PrincipalChange.objects.filter(loan=loan, effective_date__gt=on)
+        lowest = running = principal_on(loan, on)
+        for change in later.order_by("effective_date", "id"):
+            running += change.amount
+            lowest = min(lowest, running)
         if amount > lowest:
             raise InvalidInput(
                 f"Outstanding principal from {on} is {lowest} {loan.asset.symbol}; "
@@ -538,16 +562,11 @@ def loan_repay(
             created_at=now,
             reason=reason,
         )
-        terms_rebuild(loan, today=today)
-        full = (
-            principal_on(loan, on) == 0
-            and not LoanTerms.objects.filter(loan=loan, valid_from__gt=on, principal__gt=0).exists()
-        )
-        fields = ["outstanding_principal", "rate"]
+        full = principal_on(loan, on) == 0 and principal_on(loan, today) == 0
         if full:
             loan.end_date = on
             loan.is_overdue = False
-            fields += ["end_date", "is_overdue"]
+        terms_rebuild(loan, today=today)
         cause = f"repayment #{change.pk} of {amount} {loan.asset.symbol} on {on}"
         restating = _mark_restatement(loan, from_day=on, cause=cause)
         save_stamped(
@@ -740,15 +759,18 @@ def loan_liquidate(
                 created_at=now,
                 reason=reason,
             )
+            if principal_on(loan, now.date()) == 0:
+                loan.end_date = on
             terms_rebuild(loan, today=now.date())
             _mark_restatement(
                 loan,
                 from_day=on,
                 cause=f"liquidation #{change.pk}: {applied} {loan.asset.symbol} on {on}",
             )
-        fields: dict[str, Any] = {"outstanding_principal": loan.outstanding_principal}
-        if loan.outstanding_principal == 0:
-            fields["end_date"] = on
+        fields: dict[str, Any] = {
+            "outstanding_principal": loan.outstanding_principal,
+            "end_date": loan.end_date,
+        }
         return loan_transition(
             loan=loan,
             to=LoanStatus.LIQUIDATED,
@@ -816,6 +838,7 @@ def loan_write_off_apply(*, loan_id: int, checker, now: datetime, approval) -> L
                 created_at=now,
                 reason=f"written off (approval #{approval.pk})",
             )
+            loan.end_date = loan.end_date or today
             terms_rebuild(loan, today=today)
             _mark_restatement(loan, from_day=today, cause=f"write-off #{change.pk}")
         return loan_transition(
@@ -855,15 +878,18 @@ def loan_close(*, actor, loan: Loan, now: datetime, reason: str = "") -> Loan:
                     f"{balance.accrued_unsettled} {loan.asset.symbol} of interest is unsettled; "
                     "settle it before closing."
                 )
-        return loan_transition(
-            loan=loan,
-            to=LoanStatus.CLOSED,
-            actor=actor,
-            now=now,
-            kind=Kind.CLOSED,
-            reason=reason or "closed",
-            end_date=loan.end_date or now.date(),
-        )
+        with xact_advisory_lock(ACCRUAL_LOCK):
+            loan_transition(
+                loan=loan,
+                to=LoanStatus.CLOSED,
+                actor=actor,
+                now=now,
+                kind=Kind.CLOSED,
+                reason=reason or "closed",
+                end_date=loan.end_date or now.date(),
+            )
+            terms_rebuild(loan, today=now.date())
+        return loan
 
 
 def loans_flag_overdue(*, now: datetime) -> int:

@@ -50,16 +50,16 @@ def book(maker, checker, btc, cp):
     """book(**terms) -> an active loan (booked by `maker`, approved by `checker`)."""
 
     def make(approve: bool = True, now: datetime = NOW, **terms) -> Loan:
-        values = dict(
-            counterparty=cp,
-            direction="lend",
-            asset=btc,
-            principal=Decimal("10"),
-            rate=Decimal("0.05"),
-            day_count="ACT/365F",
-            term="open",
-            start_date=date(2026, 11, 1),
-        )
+        values = {
+            "counterparty": cp,
+            "direction": "lend",
+            "asset": btc,
+            "principal": Decimal("10"),
+            "rate": Decimal("0.05"),
+            "day_count": "ACT/365F",
+            "term": "open",
+            "start_date": date(2026, 11, 1),
+        }
         values.update(terms)
         loan = services.loan_book(actor=maker, now=now, **values)
         if approve:

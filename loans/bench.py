@@ -1,0 +1,173 @@
+"""Benchmark figures of the accrual engine (quality.md), each beside its baseline."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+from decimal import Decimal
+
+from django.db import connection, transaction
+
+from financing import clock
+from financing.bench import BenchGroup, Figure, register_bench
+from loans import daycount
+from loans.accrual import accruals_book_through
+from loans.models import Accrual, AccrualRun, Loan, LoanBalance, LoanTerms
+from loans.synthetic import seed_synthetic
+
+NAIVE_SAMPLE = 2000
+CATCH_UP_LOANS = 10_000
+CATCH_UP_DAYS = 30
+
+
+class _Rollback(Exception):
+    pass
+
+
+def _timed_rollback(fn) -> float:
+    """Time fn() inside a transaction that is then rolled back (the bench leaves no trace)."""
+    elapsed = 0.0
+    try:
+        with transaction.atomic():
+            t0 = time.perf_counter()
+            fn()
+            elapsed = time.perf_counter() - t0
+            raise _Rollback
+    except _Rollback:
+        pass
+    return elapsed
+
+
+def _naive_loop(loan_ids, day, run) -> None:
+    """What a per-loan ORM job would do: read the loan and its terms, compute, insert, update."""
+    for loan_id in loan_ids:
+        loan = Loan.objects.get(pk=loan_id)
+        terms = (
+            LoanTerms.objects.filter(loan=loan, valid_from__lte=day).order_by("-valid_from").first()
+        )
+        amount = daycount.daily_accrual(terms.principal, terms.rate, loan.day_count, day)
+        Accrual.objects.create(
+            loan=loan,
+            date=day,
+            kind="accrual",
+            seq=0,
+            principal=terms.principal,
+            rate=terms.rate,
+            day_count_fraction=daycount.round_half_even(daycount.day_fraction(loan.day_count, day)),
+            amount=amount,
+            run=run,
+            created_at=run.started_at,
+        )
+        balance = LoanBalance.objects.get(loan=loan)
+        balance.accrued_total += amount
+        balance.accrued_through = day
+        balance.save(update_fields=["accrued_total", "accrued_through"])
+
+
+def run(*, scale: int, out) -> list[Figure]:
+    now = clock.now()
+    day = clock.yesterday(now)
+    figures: list[Figure] = []
+
+    t0 = time.perf_counter()
+    lo, hi = seed_synthetic(loans=scale, start=day, spread_days=0)
+    out(f"seeded {scale:,} active loans starting {day} in {time.perf_counter() - t0:.1f}s")
+    with connection.cursor() as cur:
+        cur.execute("VACUUM ANALYZE loans_loan, loans_loanbalance, loans_loanterms")
+
+    # 1. One day for the whole book, timed from the call to its commit.
+    t0 = time.perf_counter()
+    run_ = accruals_book_through(through=day, now=now, trigger="bench")
+    engine_s = time.perf_counter() - t0
+    rate = run_.loans_accrued / engine_s
+    out(f"engine: {run_.rows_booked:,} rows in {engine_s:.3f}s (commit included)")
+
+    # 2. Baseline: a bare INSERT ... SELECT of the same rows into a table like the ledger (same
+    # columns, defaults, indexes and constraints), committed, in this same run.
+    cols = ", ".join(f.column for f in Accrual._meta.concrete_fields if f.column != "id")
+    with connection.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS bench_accrual_src, bench_accrual_bare")
+        cur.execute(
+            "CREATE UNLOGGED TABLE bench_accrual_src AS SELECT * FROM loans_accrual "
+            "WHERE run_id = %s",
+            [run_.pk],
+        )
+        cur.execute("CREATE TABLE bench_accrual_bare (LIKE loans_accrual INCLUDING ALL)")
+        cur.execute("VACUUM ANALYZE bench_accrual_src")
+    t0 = time.perf_counter()
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute(f"INSERT INTO bench_accrual_bare ({cols}) SELECT {cols} FROM bench_accrual_src")
+    bare_s = time.perf_counter() - t0
+    with connection.cursor() as cur:
+        cur.execute("DROP TABLE bench_accrual_src, bench_accrual_bare")
+    out(f"bare INSERT ... SELECT of the same rows: {bare_s:.3f}s (commit included)")
+    figures.append(
+        Figure(
+            name=f"daily accrual, {run_.loans_accrued:,} active loans, one day",
+            value=rate,
+            unit="loans/s",
+            target=">= 50,000 loans/s",
+            ok=rate >= 50_000,
+            detail={"seconds": engine_s, "rows": run_.rows_booked},
+        )
+    )
+    ratio = engine_s / bare_s if bare_s else float("inf")
+    figures.append(
+        Figure(
+            name="  ... time vs a bare INSERT ... SELECT of the same rows",
+            value=ratio,
+            unit="x",
+            target="<= 2x",
+            ok=ratio <= 2,
+            detail={"engine_seconds": engine_s, "bare_seconds": bare_s},
+        )
+    )
+
+    # 3. The naive per-loan ORM loop, on a sample, for the same day (rolled back).
+    sample = list(range(lo, lo + min(NAIVE_SAMPLE, hi - lo + 1)))
+
+    def naive():
+        Accrual.objects.filter(loan_id__in=sample, date=day).delete()
+        _naive_loop(sample, day, run_)
+
+    naive_s = _timed_rollback(naive)
+    naive_rate = len(sample) / naive_s
+    figures.append(
+        Figure(
+            name=f"  ... naive per-loan ORM loop ({len(sample):,} loans)",
+            value=naive_rate,
+            unit="loans/s",
+            detail={"seconds": naive_s, "engine_speedup": rate / naive_rate},
+        )
+    )
+    figures.append(
+        Figure(
+            name="  ... engine speed-up over the naive loop",
+            value=rate / naive_rate,
+            unit="x",
+        )
+    )
+
+    # 4. Catch-up: 10k loans that missed 30 days.
+    start = day - timedelta(days=CATCH_UP_DAYS - 1)
+    seed_synthetic(loans=CATCH_UP_LOANS, start=start, spread_days=0, seed=0.17)
+    t0 = time.perf_counter()
+    run_ = accruals_book_through(through=day, now=now, trigger="bench")
+    catch_s = time.perf_counter() - t0
+    out(f"catch-up: {run_.rows_booked:,} rows for {run_.loans_accrued:,} loans in {catch_s:.3f}s")
+    figures.append(
+        Figure(
+            name=f"accrual catch-up, {run_.loans_accrued:,} loans x {run_.days_booked} missed days",
+            value=catch_s,
+            unit="s",
+            target="<= 10 s",
+            ok=catch_s <= 10 and run_.rows_booked == CATCH_UP_LOANS * CATCH_UP_DAYS,
+            detail={"rows": run_.rows_booked},
+        )
+    )
+    assert AccrualRun.objects.count() == 2
+    assert run_.amount_booked > Decimal(0)
+    return figures
+
+
+register_bench(BenchGroup(name="accrual", order=10, run=run))
