@@ -7,12 +7,16 @@ admin.site.site_header = "Financing Desk administration"
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    # Each domain app brings its own API routes under /api/ (the project lists its apps here
+    # as settings lists them in INSTALLED_APPS).
+    path("api/", include(("loans.api_urls", "loans_api"))),
     path("api/", include(("financing.api.urls", "api"))),
     path("accounts/", include("financing.accounts.urls")),
     path("approvals/", include("financing.approvals.urls")),
     path("refdata/", include("financing.refdata.urls")),
     path("audit/", include("financing.audit.urls")),
     path("jobs/", include("financing.jobs.urls")),
+    path("loans/", include("loans.urls")),
     path("admin/", admin.site.urls),
     path("", include("financing.dashboard.urls")),
 ]
