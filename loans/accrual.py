@@ -61,16 +61,16 @@ def _fraction(num: int, den: int) -> str:
     return f"{daycount.round_half_even(Fraction(num, den))}::numeric"
 
 
-# Which of a segment's amounts (and which fraction) day {d} takes. 30E/360: 1/360 on most days,
-# nothing on the 31st, 2/360 on 29 February, 3/360 on 28 February of a common year (the days up
-# to the 30th). ACT/ACT-ISDA: 1/366 in a leap year.
+# Which of a segment's amounts (and which fraction) day {d} takes. 30E/360: 1/360 on most days;
+# the 30th of a 31-day month accrues nothing (the 31st counts as the 30th), the last day of a
+# month accrues the days from min(day, 30) to the 30th plus one: 3/360 on 28 February of a
+# common year, 2/360 on 29 February. ACT/ACT-ISDA: 1/366 in a leap year.
 _LEAP = (
     "(EXTRACT(YEAR FROM {d})::int %% 4 = 0 AND (EXTRACT(YEAR FROM {d})::int %% 100 <> 0 "
     "OR EXTRACT(YEAR FROM {d})::int %% 400 = 0))"
 )
-_DAYS_30E = """(CASE WHEN EXTRACT(DAY FROM {d}) = 31 THEN 0
-              WHEN EXTRACT(MONTH FROM {d}) = 2 AND EXTRACT(DAY FROM {d} + 1) = 1
-                   THEN 31 - EXTRACT(DAY FROM {d})
+_DAYS_30E = """(CASE WHEN EXTRACT(DAY FROM {d} + 1) = 1 THEN 31 - LEAST(EXTRACT(DAY FROM {d}), 30)
+              WHEN EXTRACT(DAY FROM {d}) = 30 THEN 0
               ELSE 1 END)"""
 
 
