@@ -21,6 +21,11 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
+# Seeds a synthetic book (BENCH_LOANS, default 100000) in a separate database and prints the
+# figures of quality.md against their targets; JSON under var/bench/.
+bench: $(STAMP)
+	DEBUG=true $(PY) manage.py bench --loans $${BENCH_LOANS:-100000}
+
 test-browser: $(STAMP)
 	$(PY) -m pytest -m browser -p no:xdist $(PYTEST_ARGS)
 

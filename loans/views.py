@@ -18,7 +18,7 @@ from financing.accounts.mixins import CapabilityRequiredMixin
 from financing.accounts.roles import can
 from financing.dashboard.tables import Column, TablePageView
 from financing.errors import DomainError
-from financing.money import format_amount
+from financing.money import format_amount, quantize_to_asset
 from financing.refdata.models import Asset, Counterparty, Desk
 from loans import selectors, services
 from loans.models import (
@@ -36,6 +36,8 @@ from loans.models import (
     Term,
 )
 
+DATE = forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"})
+
 STATUS_TONE = {
     LoanStatus.ACTIVE: "ok",
     LoanStatus.PENDING_APPROVAL: "warn",
@@ -50,9 +52,10 @@ STATUS_TONE = {
 
 
 def amount(value, asset: Asset) -> str:
+    """An amount at the asset's precision without trailing zeros, with its asset."""
     if value is None:
         return ""
-    return f"{format_amount(value, asset.decimals)} {asset.symbol}"
+    return f"{format_amount(quantize_to_asset(value, asset.decimals))} {asset.symbol}"
 
 
 def pct(value) -> str:
@@ -75,7 +78,10 @@ class LoanPageFilter(django_filters.FilterSet):
         queryset=Desk.objects.order_by("code"), to_field_name="code", empty_label="any"
     )
     term = django_filters.ChoiceFilter(choices=Term.choices, empty_label="any term")
-    is_overdue = django_filters.BooleanFilter(label="Overdue")
+    is_overdue = django_filters.BooleanFilter(
+        label="Overdue",
+        widget=forms.Select(choices=[("", "any"), ("true", "overdue"), ("false", "not overdue")]),
+    )
 
     class Meta:
         model = Loan
@@ -203,10 +209,8 @@ class LoanBookForm(forms.Form):
     )
     day_count = forms.ChoiceField(choices=DayCount.choices)
     term = forms.ChoiceField(choices=Term.choices)
-    start_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
-    maturity_date = forms.DateField(
-        required=False, widget=forms.DateInput(attrs={"type": "date"}), help_text="Fixed term only"
-    )
+    start_date = forms.DateField(widget=DATE)
+    maturity_date = forms.DateField(required=False, widget=DATE, help_text="Fixed term only")
     recall_notice_days = forms.IntegerField(
         required=False, min_value=0, max_value=365, help_text="Open term only"
     )
@@ -294,18 +298,18 @@ class LoanBookFormView(CapabilityRequiredMixin, FormView):
 
 class RateChangeForm(forms.Form):
     rate = forms.DecimalField(max_digits=38, decimal_places=10, min_value=0)
-    effective_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    effective_date = forms.DateField(widget=DATE)
     reason = forms.CharField(max_length=500, required=False)
 
 
 class RepaymentForm(forms.Form):
     amount = forms.DecimalField(max_digits=38, decimal_places=18)
-    date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    date = forms.DateField(widget=DATE)
     reason = forms.CharField(max_length=500, required=False)
 
 
 class SettlementForm(forms.Form):
-    date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    date = forms.DateField(widget=DATE)
     reason = forms.CharField(max_length=500, required=False)
 
 
@@ -324,7 +328,7 @@ class OptionalReasonForm(forms.Form):
 
 class LiquidationForm(forms.Form):
     proceeds = forms.DecimalField(max_digits=38, decimal_places=18, min_value=0)
-    date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    date = forms.DateField(widget=DATE)
     reason = forms.CharField(max_length=500, required=False)
 
 
@@ -459,7 +463,10 @@ class LoanDetailView(CapabilityRequiredMixin, TemplateView):
             capitalised_text=amount(bal.interest_capitalised, loan.asset),
             rate_text=pct(loan.rate),
             margin=[
-                (n.replace("_", " ").upper().replace(" LTV", " LTV"), pct(getattr(loan, n)))
+                (
+                    n.replace("_ltv", "").replace("_", " ").capitalize() + " LTV",
+                    pct(getattr(loan, n)),
+                )
                 for n in services.MARGIN_FIELDS
                 if getattr(loan, n) is not None
             ],
