@@ -76,3 +76,11 @@ def user_upsert(
             user, actor=actor, reason=reason or ("user created" if created else "user updated")
         )
     return user, created
+
+
+def user_last_login_record(*, user, now) -> None:
+    """Stamp the login time with a plain UPDATE. Saving the user would make
+    django-simple-history write an empty User version on every login; logins themselves are
+    recorded as audit.AuthEvent rows."""
+    User.objects.filter(pk=user.pk).update(last_login=now)
+    user.last_login = now

@@ -24,8 +24,15 @@ class RolePermission(BasePermission):
     def has_permission(self, request, view):
         if not (request.user and request.user.is_authenticated):
             return False
+        if request.method == "OPTIONS":
+            # Metadata describes the endpoint and changes nothing; the methods it lists are
+            # only those this role may call (SimpleMetadata asks again per method, below).
+            return True
         caps = getattr(view, "capabilities", {})
-        capability = caps.get(getattr(view, "action", None) or "") or caps.get(request.method)
+        action = getattr(view, "action", None) or ""
+        if action == "metadata":  # SimpleMetadata probing a method on a copy of the request
+            action = getattr(view, "action_map", {}).get(request.method.lower(), "")
+        capability = caps.get(action) or caps.get(request.method)
         if capability is None:
             capability = caps.get("*")
         if capability is None:

@@ -12,6 +12,9 @@ from simple_history.models import HistoricalRecords
 from financing.accounts.roles import CHECKER_ROLES
 from financing.db import amount_field
 
+#: The partial unique index that allows one pending KYC change per counterparty.
+ONE_PENDING_KYC_CHANGE = "one_pending_kyc_change_per_counterparty"
+
 
 class ApprovalPolicy(models.Model):
     """Who may approve an action, and how many approvers it takes by USD amount (tiers)."""
@@ -114,6 +117,13 @@ class ApprovalRequest(models.Model):
                 condition=models.Q(status="pending", decided_at__isnull=True)
                 | (~models.Q(status="pending") & models.Q(decided_at__isnull=False)),
                 name="approval_decided_at_matches_status",
+            ),
+            # Two pending KYC changes for one counterparty would leave the checker to pick
+            # which applies (and the second approval would silently undo the first).
+            models.UniqueConstraint(
+                fields=["action", "target_type", "target_id"],
+                condition=models.Q(status="pending", action="counterparty.kyc_change"),
+                name=ONE_PENDING_KYC_CHANGE,
             ),
         ]
 

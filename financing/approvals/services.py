@@ -53,6 +53,15 @@ def approval_policy_for(action_name: str) -> ApprovalPolicy:
 def approval_policy_update(
     *, action: str, approver_roles: list[str], tiers: list[tuple[Decimal, int]], actor, reason: str
 ) -> ApprovalPolicy:
+    """`action` names the policy being changed (its key, not an input value): an action
+    nobody registered is NotFound, before anything is written."""
+    try:
+        registry.get(action)
+    except LookupError:
+        known = ", ".join(a.name for a in registry.all_actions())
+        raise NotFound(
+            f"No approval action named {action!r}; the actions with a policy are: {known}."
+        ) from None
     roles = sorted(set(approver_roles))
     if not roles:
         raise InvalidInput("At least one approver role is required.", field="approver_roles")

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from django.apps import apps
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import QuerySet
 
@@ -43,9 +44,22 @@ def _display(value: Any) -> Any:
     return str(value)
 
 
-def record_timeline(model: type[models.Model], pk: str) -> list[dict[str, Any]]:
+def _record_pk(model: type[models.Model], pk: Any) -> Any:
+    """The primary key as the model's pk field reads it; a value it cannot be ("abc" for an
+    integer key) names no record, so NotFound rather than a database error."""
+    try:
+        value = model._meta.pk.to_python(pk)
+    except ValidationError:
+        value = None
+    if value is None or value == "":
+        raise NotFound(f"No {model._meta.verbose_name} {pk}.")
+    return value
+
+
+def record_timeline(model: type[models.Model], pk: Any) -> list[dict[str, Any]]:
     """Every version of a record, oldest first, each with who, when, why and what changed.
-    One query: consecutive versions are diffed in memory."""
+    One query: consecutive versions are diffed in memory. NotFound for a key no version has."""
+    pk = _record_pk(model, pk)
     versions = list(
         model.history.filter(**{model._meta.pk.attname: pk})
         .select_related("history_user")
@@ -86,8 +100,10 @@ def record_timeline(model: type[models.Model], pk: str) -> list[dict[str, Any]]:
     return timeline
 
 
-def record_as_of(model: type[models.Model], pk: str, at: datetime) -> dict[str, Any] | None:
-    """The record's fields as they stood at `at` (None if it did not exist yet)."""
+def record_as_of(model: type[models.Model], pk: Any, at: datetime) -> dict[str, Any] | None:
+    """The record's fields as they stood at `at` (None if it did not exist yet). NotFound for a
+    key the model's pk cannot be."""
+    pk = _record_pk(model, pk)
     version = (
         model.history.filter(**{model._meta.pk.attname: pk}, history_date__lte=at)
         .select_related("history_user")

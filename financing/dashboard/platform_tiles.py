@@ -33,6 +33,10 @@ def _my_requests(user, now):
     }
 
 
+# The KYC tiles count active counterparties only, so their links filter on is_active too:
+# the list a tile opens has exactly as many rows as the tile says.
+
+
 def _kyc_expiring(user, now):
     from financing.refdata.models import Counterparty
 
@@ -45,7 +49,7 @@ def _kyc_expiring(user, now):
         "detail": "approved KYC expiring within 30 days",
         "tone": "warn" if count else "ok",
         "url": reverse("refdata:counterparty-list")
-        + f"?kyc_status=approved&kyc_expires_before={soon}",
+        + f"?kyc_status=approved&kyc_expires_before={soon}&is_active=true",
     }
 
 
@@ -57,7 +61,7 @@ def _kyc_blocked(user, now):
         "value": count,
         "detail": "active counterparties that cannot transact (KYC)",
         "tone": "bad" if count else "ok",
-        "url": reverse("refdata:counterparty-list") + "?kyc_status=not_approved",
+        "url": reverse("refdata:counterparty-list") + "?kyc_status=not_approved&is_active=true",
     }
 
 

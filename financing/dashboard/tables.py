@@ -66,6 +66,29 @@ def display(value: Any) -> str:
     return str(value)
 
 
+#: A spreadsheet reads a cell starting with one of these as a formula (or strips the control
+#: character and then does): "=HYPERLINK(...)" typed into a name must stay text.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def csv_safe(text: str) -> str:
+    """The cell text with a leading single quote when a spreadsheet would otherwise evaluate it
+    (OWASP CSV injection). A plain number such as "-12.5" is left alone so that negative
+    amounts stay numbers."""
+    if text and text.startswith(FORMULA_TRIGGERS) and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
+def _formulas_as_text(sheet) -> None:
+    """openpyxl stores any string starting with "=" as a formula; exports hold data only."""
+    for row in sheet.iter_rows():
+        for cell in row:
+            if cell.data_type == "f":
+                cell.data_type = "s"
+
+
 class _Echo:
     def write(self, value):
         return value
@@ -88,14 +111,17 @@ class TablePageView(CapabilityRequiredMixin, TemplateView):
         return list(self.columns)
 
     def filtered(self):
+        """The rows the filters keep. A filter value that does not validate (an unknown choice,
+        a mistyped date) keeps no rows, on the page and in the export, and the form shows why:
+        quietly showing every row would pass for a filtered result."""
         qs = self.get_queryset()
         self.filterset = None
         if self.filterset_class is not None:
             self.filterset = self.filterset_class(
                 self.request.GET or None, queryset=qs, request=self.request
             )
-            if self.filterset.is_bound and self.filterset.is_valid():
-                qs = self.filterset.qs
+            if self.filterset.is_bound:
+                qs = self.filterset.qs if self.filterset.is_valid() else qs.none()
         return qs
 
     def get(self, request, *args, **kwargs):
@@ -157,9 +183,9 @@ class TablePageView(CapabilityRequiredMixin, TemplateView):
             writer = csv.writer(_Echo())
 
             def lines():
-                yield writer.writerow([c.label for c in cols])
+                yield writer.writerow([csv_safe(c.label) for c in cols])
                 for r in self._export_rows():
-                    yield writer.writerow(r)
+                    yield writer.writerow([csv_safe(text) for text in r])
 
             resp = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
         else:
@@ -172,6 +198,7 @@ class TablePageView(CapabilityRequiredMixin, TemplateView):
                     re.sub(r"[\[\]:*?/\\]", " ", self.title or "export")[:31].strip() or "export"
                 )
                 frame.to_excel(xl, index=False, sheet_name=sheet)
+                _formulas_as_text(xl.sheets[sheet])
             resp = HttpResponse(
                 buf.getvalue(),
                 content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

@@ -140,12 +140,12 @@ class Counterparty(models.Model):
     jurisdiction = models.CharField(
         max_length=2, help_text="ISO 3166-1 alpha-2", validators=[iso2_validator]
     )
-    lei = models.CharField(max_length=20, blank=True, default="")
+    lei = models.CharField("LEI", max_length=20, blank=True, default="")
     risk_rating = models.CharField(max_length=16, choices=RiskRating.choices)
     kyc_status = models.CharField(
-        max_length=16, choices=KycStatus.choices, default=KycStatus.PENDING
+        "KYC status", max_length=16, choices=KycStatus.choices, default=KycStatus.PENDING
     )
-    kyc_expires_on = models.DateField(null=True, blank=True)
+    kyc_expires_on = models.DateField("KYC expires on", null=True, blank=True)
     is_active = models.BooleanField(default=True)
     history = HistoricalRecords()
 

@@ -5,15 +5,18 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 
+from financing.approvals.models import ONE_PENDING_KYC_CHANGE, ApprovalRequest
 from financing.approvals.services import approval_request_create
 from financing.audit.history import save_stamped
 from financing.errors import Conflict, InvalidInput
 from financing.refdata.models import Asset, Counterparty, Desk, Venue
 
 KycStatus = Counterparty.KycStatus
+KYC_CHANGE = "counterparty.kyc_change"
 
 ASSET_FIELDS = {"name", "decimals", "is_stablecoin", "chains", "is_active"}
 VENUE_FIELDS = {"name", "kind", "status"}
@@ -38,11 +41,24 @@ def _save(instance: models.Model, *, actor, reason: str) -> models.Model:
     try:
         with transaction.atomic():
             save_stamped(instance, actor=actor, reason=reason)
-    except IntegrityError as exc:
-        raise Conflict(
-            f"{instance._meta.verbose_name} conflicts with another record: {exc}"
-        ) from None
+    except IntegrityError:
+        # full_clean checked uniqueness, so another writer got there first: say which value
+        # collides, in words; the database's own text is for the logs, not for users.
+        raise Conflict(_collision_message(instance)) from None
     return instance
+
+
+def _collision_message(instance: models.Model) -> str:
+    meta = instance._meta
+    name = str(meta.verbose_name)
+    article = "An" if name[:1].lower() in "aeiou" else "A"
+    others = type(instance)._default_manager.exclude(pk=instance.pk)
+    for field in meta.fields:
+        if field.unique and not field.primary_key:
+            value = getattr(instance, field.attname)
+            if others.filter(**{field.attname: value}).exists():
+                return f"{article} {name} with {field.verbose_name} {value} already exists."
+    return f"This {name} conflicts with another {name}; reload it and try again."
 
 
 def _apply(instance: models.Model, fields: dict[str, Any], allowed: set[str]) -> None:
@@ -133,28 +149,65 @@ def counterparty_kyc_change_request(
     now: datetime,
     reason: str = "",
 ):
-    """Compliance asks to change a counterparty's KYC status; another compliance user approves."""
+    """Compliance asks to change a counterparty's KYC status; another compliance user approves.
+
+    One pending change per counterparty: a second request while one waits is a Conflict (the
+    database's partial unique index backs this up against two requests at once)."""
     _validate_kyc(kyc_status, kyc_expires_on, now.date())
     if counterparty.kyc_status == kyc_status and counterparty.kyc_expires_on == kyc_expires_on:
         raise InvalidInput("The KYC status and expiry are already these.", field="kyc_status")
     expiry = kyc_expires_on.isoformat() if kyc_expires_on else None
-    return approval_request_create(
-        action="counterparty.kyc_change",
-        maker=actor,
-        target=counterparty,
-        payload={
-            "counterparty": counterparty.code,
-            "kyc_status": kyc_status,
-            "kyc_expires_on": expiry,
-            "previous_status": counterparty.kyc_status,
-            "previous_expires_on": (
-                counterparty.kyc_expires_on.isoformat() if counterparty.kyc_expires_on else None
-            ),
-        },
-        summary=f"KYC of {counterparty.code}: {counterparty.kyc_status} -> {kyc_status}"
-        + (f" until {expiry}" if expiry else ""),
-        reason=reason,
-        now=now,
+    waiting = _pending_kyc_change(counterparty)
+    if waiting is not None:
+        raise _kyc_change_pending(counterparty, waiting)
+    try:
+        with transaction.atomic():
+            return approval_request_create(
+                action=KYC_CHANGE,
+                maker=actor,
+                target=counterparty,
+                payload={
+                    "counterparty": counterparty.code,
+                    "kyc_status": kyc_status,
+                    "kyc_expires_on": expiry,
+                    "previous_status": counterparty.kyc_status,
+                    "previous_expires_on": (
+                        counterparty.kyc_expires_on.isoformat()
+                        if counterparty.kyc_expires_on
+                        else None
+                    ),
+                },
+                summary=f"KYC of {counterparty.code}: {counterparty.kyc_status} -> {kyc_status}"
+                + (f" until {expiry}" if expiry else ""),
+                reason=reason,
+                now=now,
+            )
+    except IntegrityError as exc:
+        if getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None) != (
+            ONE_PENDING_KYC_CHANGE
+        ):
+            raise
+        raise _kyc_change_pending(counterparty, _pending_kyc_change(counterparty)) from None
+
+
+def _pending_kyc_change(counterparty: Counterparty):
+    return (
+        ApprovalRequest.objects.filter(
+            action=KYC_CHANGE,
+            status=ApprovalRequest.Status.PENDING,
+            target_type=ContentType.objects.get_for_model(Counterparty),
+            target_id=str(counterparty.pk),
+        )
+        .order_by("created_at", "id")
+        .first()
+    )
+
+
+def _kyc_change_pending(counterparty: Counterparty, waiting) -> Conflict:
+    which = f" (#{waiting.pk})" if waiting is not None else ""
+    return Conflict(
+        f"Counterparty {counterparty.code} already has a KYC change waiting for approval"
+        f"{which}. Approve, reject or withdraw it before requesting another."
     )
 
 

@@ -12,10 +12,11 @@ from financing.approvals.models import ApprovalDecision, ApprovalRequest
 from financing.approvals.services import (
     approval_approve,
     approval_cancel,
+    approval_policy_update,
     approval_reject,
     approval_request_create,
 )
-from financing.errors import Conflict, Forbidden
+from financing.errors import Conflict, Forbidden, NotFound
 from financing.refdata.models import Counterparty, Desk
 from financing.refdata.services import counterparty_kyc_change_request
 from tests.factories import CounterpartyFactory, UserFactory
@@ -234,3 +235,19 @@ def test_api_kyc_change_is_202_and_maker_approval_is_403(api):
     assert Counterparty.objects.get(code="CP1").kyc_status == "restricted"
     listed = api(checker).get("/api/approvals/?status=approved").json()
     assert listed["count"] == 1 and listed["results"][0]["maker"] == maker.username
+
+
+@pytest.mark.django_db
+def test_updating_the_policy_of_an_unknown_action_is_not_found_and_writes_nothing():
+    from financing.approvals.models import ApprovalPolicy
+
+    with pytest.raises(NotFound, match=r"No approval action named 'no\.such'") as exc:
+        approval_policy_update(
+            action="no.such",
+            approver_roles=["ops"],
+            tiers=[(Decimal("0"), 1)],
+            actor=UserFactory(role="admin"),
+            reason="typo",
+        )
+    assert exc.value.status_code == 404 and "counterparty.kyc_change" in exc.value.message
+    assert not ApprovalPolicy.objects.filter(action="no.such").exists()

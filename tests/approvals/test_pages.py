@@ -173,6 +173,16 @@ def test_inbox_tabs(make_user, page, kyc, desk_action):
     assert inbox_ids(client, tab="bogus") == []  # falls back to "waiting for me"
 
 
+def test_clearing_the_filters_stays_on_the_tab(make_user, page, kyc):
+    client = page(make_user("compliance"))
+    html = client.get(reverse("approvals:inbox"), {"tab": "decided", "action": "x"}).content
+    assert b'href="?tab=decided" data-testid="filters-clear"' in html
+    html = client.get(reverse("approvals:inbox")).content  # no tab asked: the first tab
+    assert b'href="?tab=awaiting" data-testid="filters-clear"' in html
+    refdata = client.get(reverse("refdata:counterparty-list"), {"kyc_status": "pending"}).content
+    assert b'href="?" data-testid="filters-clear"' in refdata  # a page without tabs
+
+
 def test_roles_that_never_approve_start_on_all_pending(make_user, page, kyc):
     approval, _, _ = kyc
     resp = page(make_user("auditor")).get(reverse("approvals:inbox"))

@@ -2,10 +2,14 @@ from __future__ import annotations
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from financing.audit.models import ActivityEntry, AuthEvent
+from financing.audit.selectors import record_as_of, record_timeline
+from financing.errors import NotFound
+from financing.refdata.models import Asset
 from financing.refdata.services import asset_create, asset_update
-from tests.factories import UserFactory
+from tests.factories import AssetFactory, UserFactory
 
 PW = "pw-for-tests-2026"
 
@@ -80,3 +84,62 @@ def test_repeated_failures_lock_the_account(api, settings):
     token = api().post("/api/auth/token/", {"username": "target", "password": PW}, format="json")
     assert token.status_code in (401, 429) and "token" not in token.json()
     assert AuthEvent.objects.filter(kind="locked_out", username="target").exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "pk", ["abc", "1.5", "", " ", "1; DROP TABLE x", "99999999999999999999999"]
+)
+def test_a_key_that_is_not_a_record_id_is_not_found_never_a_server_error(pk):
+    AssetFactory(symbol="KEY")
+    with pytest.raises(NotFound):
+        record_timeline(Asset, pk)
+    if pk.strip() and not pk.isdigit():
+        with pytest.raises(NotFound):
+            record_as_of(Asset, pk, timezone.now())
+
+
+@pytest.mark.django_db
+def test_record_timeline_reads_a_key_given_as_text_or_number():
+    asset = AssetFactory(symbol="KEY")
+    assert record_timeline(Asset, str(asset.pk)) == record_timeline(Asset, asset.pk)
+    assert record_as_of(Asset, f"{asset.pk}", timezone.now())["version_at"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("key", ["NOPE", "abc", "%20", "-1", "99999999999999999999999"])
+def test_api_history_with_a_bad_key_is_404(api, key):
+    AssetFactory(symbol="KEY")
+    resp = api(UserFactory(role="auditor")).get(f"/api/assets/{key}/history/")
+    assert resp.status_code == 404 and "detail" in resp.json()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("pk", ["abc", "1.5", "99999999999999999999999"])
+def test_record_page_with_a_bad_key_is_404(page, pk):
+    AssetFactory(symbol="KEY")
+    assert page(UserFactory(role="auditor")).get(f"/audit/refdata/asset/{pk}/").status_code == 404
+
+
+@pytest.mark.django_db
+def test_counterparty_fields_are_labelled_in_the_desks_words(api):
+    from financing.refdata.models import Counterparty
+    from financing.refdata.services import counterparty_update
+    from tests.factories import CounterpartyFactory
+
+    labels = {f.name: str(f.verbose_name) for f in Counterparty._meta.fields}
+    assert (labels["kyc_status"], labels["kyc_expires_on"], labels["lei"]) == (
+        "KYC status",
+        "KYC expires on",
+        "LEI",
+    )
+    cp = CounterpartyFactory(code="LBL")
+    counterparty_update(
+        actor=UserFactory(role="ops"), counterparty=cp, lei="5493001KJTIIGC8Y1R12", reason="lei"
+    )
+    body = api(UserFactory(role="auditor")).get("/api/counterparties/LBL/history/").json()
+    created, changed = body["results"]
+    assert {c["field"]: c["label"] for c in created["changes"]}["kyc_status"] == "KYC status"
+    assert changed["changes"] == [
+        {"field": "lei", "label": "LEI", "old": "", "new": "5493001KJTIIGC8Y1R12"}
+    ]

@@ -51,6 +51,29 @@ def test_anonymous_users_are_sent_to_login(url, _):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("url", "active"),
+    [
+        ("/", "Dashboard"),
+        ("/audit/", "Activity"),
+        ("/audit/auth-events/", "Logins & tokens"),
+        ("/audit/?user=system", "Activity"),
+        ("/refdata/counterparties/CP1/", "Counterparties"),
+        ("/jobs/runs/", "Jobs"),
+        ("/approvals/policies/", "Approvals inbox"),
+    ],
+)
+def test_navigation_highlights_exactly_one_item(page, url, active):
+    CounterpartyFactory(code="CP1")
+    resp = page(UserFactory(role="admin")).get(url)
+    assert resp.status_code == 200
+    lit = [
+        i["label"] for items in resp.context["nav_sections"].values() for i in items if i["active"]
+    ]
+    assert lit == [active]
+
+
+@pytest.mark.django_db
 def test_counterparty_list_filters_and_exports_what_it_shows(page):
     CounterpartyFactory(code="GOOD")
     CounterpartyFactory(code="PEND", kyc_status="pending", kyc_expires_on=None)
@@ -103,6 +126,24 @@ def test_list_pages_run_a_bounded_number_of_queries(page, url, django_assert_max
     grow(40)
     with django_assert_max_num_queries(len(small.captured_queries)):
         assert client.get(url).status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("key", ["refdata.kyc_expiring", "refdata.kyc_blocked"])
+def test_kyc_tiles_link_to_a_list_with_as_many_rows_as_they_count(page, key):
+    today = timezone.now().date()
+    soon = today + timedelta(days=10)
+    CounterpartyFactory(code="SOON", kyc_expires_on=soon)
+    CounterpartyFactory(code="SOONOFF", kyc_expires_on=soon, is_active=False)
+    CounterpartyFactory(code="LATER", kyc_expires_on=today + timedelta(days=200))
+    CounterpartyFactory(code="PEND", kyc_status="pending", kyc_expires_on=None)
+    CounterpartyFactory(code="PENDOFF", kyc_status="pending", kyc_expires_on=None, is_active=False)
+    client = page(UserFactory(role="compliance"))
+    [tile] = [t for t in client.get("/").context["tiles"] if t["tile"].key == key]
+    listed = client.get(tile["url"])
+    codes = {row["obj"].code for row in listed.context["table_rows"]}
+    assert tile["value"] == len(codes) == 1
+    assert codes == ({"SOON"} if key == "refdata.kyc_expiring" else {"PEND"})
 
 
 @pytest.mark.django_db
@@ -179,6 +220,39 @@ def test_record_timeline_shows_diffs_and_as_of(page):
     csv = client.get(url, {"export": "csv"}).content.decode()
     assert "issuer rename,name,Before,After" in csv
     assert client.get("/audit/refdata/asset/999999/").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("text", "exported"),
+    [
+        ("=1+2", "'=1+2"),
+        ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\t=1", "'\t=1"),
+        ("\r=1", "'\r=1"),
+        ("-12.5", "-12.5"),
+        ("+7", "+7"),
+        ("-0.000000000000000001", "-0.000000000000000001"),
+        ("-1e5", "-1e5"),
+        ("2026-01-31", "2026-01-31"),
+        ("Bitcoin", "Bitcoin"),
+        ("", ""),
+    ],
+)
+def test_csv_cells_that_a_spreadsheet_would_evaluate_get_a_quote(text, exported):
+    from financing.dashboard.tables import csv_safe
+
+    assert csv_safe(text) == exported
+
+
+@pytest.mark.django_db
+def test_record_history_csv_quotes_formulas(page):
+    admin = UserFactory(role="admin")
+    asset = AssetFactory(symbol="FRM", name="Plain")
+    asset_update(actor=admin, asset=asset, name="=HYPERLINK(1)", reason="@evil")
+    csv = page(UserFactory(role="auditor")).get(f"/audit/refdata/asset/{asset.pk}/?export=csv")
+    assert "'@evil,name,Plain,'=HYPERLINK(1)" in csv.content.decode()
 
 
 @pytest.mark.django_db

@@ -421,3 +421,74 @@ def test_concurrent_approvals_of_the_same_request_apply_exactly_once(effect_acti
     assert applied_count() == 1
     assert ApprovalDecision.objects.filter(request_id=request.pk).count() == 1
     assert ApprovalRequest.objects.get(pk=request.pk).status == "approved"
+
+
+# --- one pending KYC change per counterparty ------------------------------------------------
+
+
+def test_a_second_kyc_change_while_one_waits_is_409_and_requests_nothing(
+    api, book, compliance, make_user
+):
+    first = _request_kyc(api, compliance)
+    assert first.status_code == 202
+    other = make_user(Role.COMPLIANCE, username="compliance-other")
+
+    again = _request_kyc(api, other, kyc_status="rejected", reason="second opinion")
+
+    assert again.status_code == 409
+    detail = again.json()["detail"]
+    assert "CP1 already has a KYC change waiting for approval" in detail
+    assert f"#{first.json()['approval']}" in detail
+    assert ApprovalRequest.objects.filter(action="counterparty.kyc_change").count() == 1
+
+
+def test_once_the_pending_kyc_change_is_withdrawn_a_new_one_may_be_requested(api, book, compliance):
+    first = _request_kyc(api, compliance).json()["approval"]
+    approval_cancel(approval_id=first, user=compliance, now=NOW)
+
+    assert _request_kyc(api, compliance, kyc_status="rejected").status_code == 202
+    assert ApprovalRequest.objects.filter(status="pending").count() == 1
+
+
+def test_database_refuses_a_second_pending_kyc_change_for_one_counterparty(book, compliance):
+    cp = book["counterparty"]
+
+    def create():
+        return approval_request_create(
+            action="counterparty.kyc_change",
+            maker=compliance,
+            payload={},
+            target=cp,
+            now=NOW,
+        )
+
+    create()
+    with pytest.raises(IntegrityError, match="one_pending_kyc_change"), transaction.atomic():
+        create()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_kyc_change_requests_leave_exactly_one_pending():
+    from financing.refdata.services import counterparty_kyc_change_request
+    from tests.factories import CounterpartyFactory
+
+    cp = CounterpartyFactory(code="RACE", kyc_status="pending", kyc_expires_on=None)
+    makers = [UserFactory(role=Role.COMPLIANCE, username=f"kyc-racer-{i}") for i in range(4)]
+
+    results = run_in_threads(
+        len(makers),
+        lambda i: counterparty_kyc_change_request(
+            actor=makers[i],
+            counterparty=cp,
+            kyc_status="rejected",
+            kyc_expires_on=None,
+            now=clock.now(),
+            reason="race",
+        ),
+    )
+
+    winners = [r for r in results if isinstance(r, ApprovalRequest)]
+    losers = [r for r in results if not isinstance(r, ApprovalRequest)]
+    assert len(winners) == 1, results
+    assert all(isinstance(r, Conflict) for r in losers), results
+    assert ApprovalRequest.objects.filter(status="pending").count() == 1

@@ -145,6 +145,24 @@ def test_history_endpoint_lists_versions_with_changes(api, ops, admin):
     assert asset.history.count() == 2
 
 
+def test_history_endpoint_is_paginated_like_every_list(api, ops, admin):
+    asset = services.asset_create(actor=ops, symbol="PGN", name="v0", decimals=8)
+    for i in range(1, 4):
+        services.asset_update(actor=admin, asset=asset, name=f"v{i}")
+    client = api(ops)
+
+    first = client.get("/api/assets/PGN/history/", {"page_size": 3}).json()
+    second = client.get("/api/assets/PGN/history/", {"page_size": 3, "page": 2}).json()
+
+    assert set(first) == {"count", "next", "previous", "results"}
+    assert first["count"] == 4 and first["previous"] is None and "page=2" in first["next"]
+    assert [v["type"] for v in first["results"]] == ["created", "changed", "changed"]
+    assert second["next"] is None and second["previous"] is not None
+    [last] = second["results"]
+    assert last["changes"] == [{"field": "name", "label": "name", "old": "v2", "new": "v3"}]
+    assert client.get("/api/assets/PGN/history/", {"page": 9}).status_code == 404
+
+
 def test_history_of_an_unknown_record_is_404(api, ops):
     assert api(ops).get("/api/assets/NOPE/history/").status_code == 404
 

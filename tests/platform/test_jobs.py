@@ -111,6 +111,8 @@ def test_job_run_records_a_succeeded_run_with_counts():
     assert run.finished_at >= run.started_at
     assert run.error == ""
     assert {c for c, s in _statuses().items() if s == "expired"} == cases["expired"]
+    # driven by state: a second run finds nothing left to do
+    assert job_run("expire_kyc", trigger=JobRun.Trigger.TEST).counts == {"expired": 0}
 
 
 @pytest.mark.django_db(transaction=True)
@@ -138,8 +140,12 @@ def test_a_run_that_finds_the_lock_held_by_another_connection_is_skipped():
         assert JobRun.objects.get(pk=run.pk).status == "skipped"
         assert run.counts == {}
         assert "expired" not in _statuses().values()  # the job's work did not run
+        # Unlock before closing: the server drops a closed session's locks a moment after
+        # close() returns, so the run below could still find the lock held.
+        with other.cursor() as cur:
+            cur.execute("SELECT pg_advisory_unlock(%s)", [lock_key("job:expire_kyc")])
     finally:
-        other.close()  # a session lock ends with its session
+        other.close()
 
     after = job_run("expire_kyc", trigger=JobRun.Trigger.TEST)
     assert after.status == "succeeded"

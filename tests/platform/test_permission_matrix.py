@@ -266,3 +266,28 @@ def test_matrix_covers_every_capability_the_api_declares():
     tested = {e.capability for e in ENDPOINTS if e.capability}
     assert declared <= set(MATRIX)
     assert declared == tested
+
+
+OPTIONS_PATHS = sorted({e.path for e in ENDPOINTS if "{" not in e.path and "?" not in e.path})
+
+
+@pytest.mark.parametrize("path", OPTIONS_PATHS)
+@pytest.mark.parametrize("role", [*ROLES, ANONYMOUS])
+def test_options_is_open_to_every_signed_in_role_and_writes_nothing(
+    path, role, api, make_user, book, counts
+):
+    user = None if role == ANONYMOUS else make_user(role, username=f"options-{role}")
+    before = counts()
+
+    resp = api(user).options(path)
+
+    assert resp.status_code == (401 if role == ANONYMOUS else 200), resp.content[:300]
+    assert counts() == before
+
+
+def test_options_describes_only_the_writes_the_role_may_make(api, make_user, book):
+    ops = api(make_user(Role.OPS)).options("/api/assets/").json()
+    auditor = api(make_user(Role.AUDITOR)).options("/api/assets/").json()
+
+    assert "POST" in ops.get("actions", {})
+    assert "actions" not in auditor

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from unittest import mock
 
 import pytest
+from django.db import models
 from django.forms.models import model_to_dict
 
 from financing import clock
 from financing.accounts.roles import Role
+from financing.errors import Conflict
+from financing.refdata import services
 from financing.refdata.models import Asset, Counterparty, Desk, Venue
 
 MISSING = object()
@@ -371,3 +375,29 @@ def test_the_valid_bodies_used_above_are_accepted(api, admin, compliance, book):
         assert api(admin).post(path, valid, format="json").status_code == 201, name
         assert api(admin).patch(detail, {"name": "Renamed"}, format="json").status_code == 200
     assert api(compliance).post(KYC_PATH, KYC_VALID, format="json").status_code == 202
+
+
+@pytest.mark.parametrize(
+    ("create", "message"),
+    [
+        (
+            lambda admin: services.asset_create(actor=admin, symbol="BTC", name="B", decimals=8),
+            "An asset with symbol BTC already exists.",
+        ),
+        (
+            lambda admin: services.desk_create(actor=admin, code="DESK1", name="Again"),
+            "A desk with code DESK1 already exists.",
+        ),
+    ],
+)
+def test_a_duplicate_that_slips_past_validation_is_a_409_naming_the_field(
+    admin, book, create, message
+):
+    """Two writers racing: both pass full_clean, the unique index refuses the second."""
+    skip_unique_check = mock.patch.object(
+        models.Model, "validate_unique", lambda self, exclude=None: None
+    )
+    with skip_unique_check, pytest.raises(Conflict) as exc:
+        create(admin)
+    assert exc.value.message == message and exc.value.status_code == 409
+    assert "duplicate key" not in exc.value.message and "DETAIL" not in exc.value.message

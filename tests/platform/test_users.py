@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 
 from financing.accounts.models import User
 from financing.accounts.roles import Role
-from financing.refdata.models import Desk
+from financing.refdata.models import Counterparty, Desk
 
 PASSWORD = "Tr0ub4dor-and-horse-27"
 
@@ -110,6 +110,19 @@ def test_a_user_made_by_add_user_can_log_in(db, rf):
     assert authenticate(request=request, username="carol", password=PASSWORD) is not None
 
 
+def test_logging_in_stamps_last_login_without_writing_user_history(db, client):
+    _add_user("dora", "--role", "ops", "--password", PASSWORD)
+    versions = User.history.filter(username="dora").count()
+    seen = []
+    for _ in range(2):
+        resp = client.post("/accounts/login/", {"username": "dora", "password": PASSWORD})
+        assert resp.status_code == 302
+        seen.append(User.objects.get(username="dora").last_login)
+        client.logout()
+    assert seen[0] is not None and seen[1] > seen[0]
+    assert User.history.filter(username="dora").count() == versions
+
+
 def _all_counts() -> dict[str, int]:
     return {
         m._meta.label: m.objects.count()
@@ -126,5 +139,6 @@ def test_seed_demo_twice_creates_nothing_the_second_time(db):
 
     assert first["accounts.User"] >= len(Role.values)
     assert first["refdata.Asset"] > 0 and first["refdata.Counterparty"] > 0
+    assert Counterparty.objects.filter(kyc_status="approved").exists()
     assert _all_counts() == first
     assert set(User.objects.values_list("role", flat=True)) == set(Role.values)

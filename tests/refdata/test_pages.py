@@ -7,6 +7,7 @@ import csv
 import io
 from datetime import timedelta
 
+import openpyxl
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -241,6 +242,46 @@ def test_xlsx_export_of_assets(make_user, page):
     resp = page(make_user("auditor")).get(url("asset-list"), {"export": "xlsx"})
     assert resp.status_code == 200
     assert resp["Content-Type"].startswith("application/vnd.openxmlformats")
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"kyc_status": "bogus"}, {"kyc_expires_before": "2026-13-45"}, {"risk_rating": "huge"}],
+)
+def test_a_filter_that_does_not_validate_shows_and_exports_no_rows(make_user, page, params):
+    CounterpartyFactory(code="OK1")
+    CounterpartyFactory(code="PEND", kyc_status="pending", kyc_expires_on=None)
+    client = page(make_user("ops"))
+    lst = url("counterparty-list")
+    resp = client.get(lst, params)
+    assert resp.status_code == 200 and codes_in(resp) == set()
+    (field,) = params
+    assert resp.context["filterset"].errors[field]
+    assert 'class="errorlist"' in resp.content.decode()
+    export = client.get(lst, {**params, "export": "csv"})
+    rows = list(csv.reader(io.StringIO(b"".join(export.streaming_content).decode())))
+    assert rows[0][:2] == ["Code", "Legal name"] and rows[1:] == []
+    xlsx = client.get(lst, {**params, "export": "xlsx"})
+    sheet = openpyxl.load_workbook(io.BytesIO(xlsx.content)).active
+    assert sheet.max_row == 1  # the header only
+
+
+def test_exports_never_hand_a_spreadsheet_a_formula(make_user, page):
+    AssetFactory(symbol="EVIL", name='=HYPERLINK("http://x.example","click")')
+    AssetFactory(symbol="ATS", name="@SUM(A1:A9)")
+    AssetFactory(symbol="NEG", name="-12.5")
+    client = page(make_user("ops"))
+    resp = client.get(url("asset-list"), {"export": "csv"})
+    rows = list(csv.reader(io.StringIO(b"".join(resp.streaming_content).decode())))
+    names = {r[0]: r[1] for r in rows[1:]}
+    assert names["EVIL"] == '\'=HYPERLINK("http://x.example","click")'
+    assert names["ATS"] == "'@SUM(A1:A9)"
+    assert names["NEG"] == "-12.5"  # a plain number stays a number
+    xlsx = client.get(url("asset-list"), {"export": "xlsx"})
+    sheet = openpyxl.load_workbook(io.BytesIO(xlsx.content)).active
+    cells = {row[0].value: row[1] for row in sheet.iter_rows(min_row=2)}
+    assert cells["EVIL"].data_type == "s"
+    assert cells["EVIL"].value == '=HYPERLINK("http://x.example","click")'
 
 
 def _count_list_queries(client, path):
@@ -491,6 +532,17 @@ def test_kyc_change_creates_a_pending_approval_and_leaves_the_counterparty(make_
     assert cp.kyc_status == "pending" and cp.kyc_expires_on is None
     # The pending request is listed on the counterparty, with a link to it.
     assert reverse("approvals:detail", args=[approval.pk]) in resp.content.decode()
+
+
+def test_a_second_kyc_change_while_one_waits_is_refused_with_a_message(make_user, page):
+    CounterpartyFactory(code="NORTHSTAR", kyc_status="pending", kyc_expires_on=None)
+    client = page(make_user("compliance"))
+    kyc_url = url("counterparty-kyc", "NORTHSTAR")
+    client.post(kyc_url, {"kyc_status": "rejected", "reason": "no documents"})
+    resp = client.post(kyc_url, {"kyc_status": "restricted", "reason": "sanctions hit"})
+    assert resp.status_code == 400
+    assert "already has a KYC change waiting for approval" in resp.content.decode()
+    assert ApprovalRequest.objects.count() == 1
 
 
 def test_invalid_kyc_change_shows_the_field_error_and_creates_nothing(make_user, page):
