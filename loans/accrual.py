@@ -97,66 +97,97 @@ def _pick(t: str, d: str) -> tuple[str, str]:
 
 
 _AMOUNT, _DCF = _pick("t", "x.day")
+_COLUMNS = (
+    "(loan_id, date, kind, seq, principal, rate, day_count_fraction, amount, cause, run_id, "
+    "created_at)"
+)
 
-# The first day any loan still needs (bounds the day series of _BOOK_SQL).
-_FIRST_DAY_SQL = """
-SELECT MIN(GREATEST(t.valid_from, COALESCE(b.accrued_through + 1, t.valid_from)))
-FROM loans_loanterms t JOIN loans_loanbalance b ON b.loan_id = t.loan_id
-WHERE (b.accrued_through IS NULL OR b.accrued_through < %(through)s::date)
-  AND (t.valid_to IS NULL OR t.valid_to > COALESCE(b.accrued_through + 1, t.valid_from))
-  AND t.valid_from <= %(through)s::date
+# The book's watermark W: the last day that every loan not flagged catch_up is booked through.
+_WATERMARK_SQL = (
+    "SELECT MAX(through) FROM loans_accrualrun WHERE finished_at IS NOT NULL AND id <> %(run)s"
+)
+
+# Loans whose terms changed since the last run (new on the book, re-priced, repaid...) may miss
+# days up to W: book them one by one from their own last booked day. A handful a day.
+_CATCH_UP_SQL = f"""
+WITH ins AS (
+INSERT INTO loans_accrual {_COLUMNS}
+SELECT t.loan_id, x.day, 'accrual', 0, t.principal, t.rate, {_DCF}, {_AMOUNT}, '', %(run)s, %(now)s
+FROM loans_loanbalance b
+JOIN loans_loanterms t ON t.loan_id = b.loan_id
+LEFT JOIN LATERAL (
+    SELECT a.date FROM loans_accrual a WHERE a.loan_id = b.loan_id ORDER BY a.date DESC LIMIT 1
+) last ON true
+CROSS JOIN LATERAL (
+    SELECT d::date AS day
+    FROM generate_series(
+        GREATEST(t.valid_from, COALESCE(last.date + 1, t.valid_from)),
+        LEAST(COALESCE(t.valid_to - 1, %(upto)s::date), %(upto)s::date),
+        interval '1 day') AS d
+) x
+WHERE b.catch_up AND t.valid_from <= %(upto)s::date
+ORDER BY x.day, t.loan_id
+ON CONFLICT (loan_id, date, kind, seq) DO NOTHING
+RETURNING loan_id
+)
+SELECT loan_id, COUNT(*) FROM ins GROUP BY loan_id
 """
 
-# The days to book: every (segment, day) from the segment's start, before its end, after what
-# the loan has accrued, up to `through`. Terms exist only for loans on the book.
+# The whole book, every day after W up to `through`: a plain INSERT ... SELECT of the terms in
+# force each day. No per-loan state is read or written. No ON CONFLICT either: by construction
+# (runs serialise on the lock, W only moves forward) none of these rows exists yet, and if one
+# ever did the unique constraint fails the whole run, which rolls back and books nothing.
 _BOOK_SQL = f"""
-WITH days AS (
+INSERT INTO loans_accrual {_COLUMNS}
+SELECT t.loan_id, x.day, 'accrual', 0, t.principal, t.rate, {_DCF}, {_AMOUNT}, '', %(run)s, %(now)s
+FROM (
     SELECT d::date AS day
     FROM generate_series(%(first)s::date, %(through)s::date, interval '1 day') AS d
-),
-ins AS (
-    INSERT INTO loans_accrual
-        (loan_id, date, kind, seq, principal, rate, day_count_fraction, amount, cause,
-         run_id, created_at)
-    SELECT t.loan_id, x.day, 'accrual', 0, t.principal, t.rate, {_DCF}, {_AMOUNT},
-           '', %(run)s, %(now)s
-    FROM loans_loanterms t
-    JOIN loans_loanbalance b ON b.loan_id = t.loan_id
-    JOIN days x ON x.day >= t.valid_from AND (t.valid_to IS NULL OR x.day < t.valid_to)
-               AND (b.accrued_through IS NULL OR x.day > b.accrued_through)
-    WHERE (b.accrued_through IS NULL OR b.accrued_through < %(through)s::date)
-      AND (t.valid_to IS NULL OR t.valid_to > %(first)s::date)
-      AND t.valid_from <= %(through)s::date
-    ON CONFLICT (loan_id, date, kind, seq) DO NOTHING
-    RETURNING loan_id, date, amount
-),
-agg AS (
-    SELECT loan_id, SUM(amount) AS total, MAX(date) AS last_day FROM ins GROUP BY loan_id
-),
-upd AS (
-    UPDATE loans_loanbalance b
-       SET accrued_total = b.accrued_total + agg.total,
-           accrued_through = GREATEST(COALESCE(b.accrued_through, agg.last_day), agg.last_day)
-      FROM agg
-     WHERE b.loan_id = agg.loan_id
-    RETURNING 1
-)
-SELECT COUNT(*), COUNT(DISTINCT loan_id), COALESCE(SUM(amount), 0), MIN(date), MAX(date),
-       COUNT(DISTINCT date), (SELECT COUNT(*) FROM upd)
-FROM ins
+) x
+JOIN loans_loanterms t ON x.day >= t.valid_from AND (t.valid_to IS NULL OR x.day < t.valid_to)
+WHERE t.valid_from <= %(through)s::date AND (t.valid_to IS NULL OR t.valid_to > %(first)s::date)
+"""
+
+_LOANS_IN_RUN_SQL = """
+SELECT COUNT(DISTINCT t.loan_id) FROM loans_loanterms t
+WHERE t.valid_from <= %(through)s::date AND (t.valid_to IS NULL OR t.valid_to > %(first)s::date)
+"""
+_CAUGHT_UP_ALSO_IN_RUN_SQL = """
+SELECT COUNT(DISTINCT t.loan_id) FROM loans_loanterms t
+WHERE t.loan_id = ANY(%(ids)s)
+  AND t.valid_from <= %(through)s::date AND (t.valid_to IS NULL OR t.valid_to > %(first)s::date)
+"""
+
+# Running totals: each loan rolls its new daily rows into its balance once a week, on its own
+# weekday slot (so a seventh of the book a day), or when it is more than a week behind.
+ROLL_UP_DAYS = 7
+_ROLL_UP_SQL = f"""
+UPDATE loans_loanbalance b
+   SET rolled_up_total = b.rolled_up_total + COALESCE((
+           SELECT SUM(a.amount) FROM loans_accrual a
+            WHERE a.loan_id = b.loan_id AND a.kind = 'accrual'
+              AND a.date > b.rolled_up_through AND a.date <= %(through)s::date), 0),
+       rolled_up_through = %(through)s::date
+ WHERE b.rolled_up_through < %(through)s::date
+   AND (b.rolled_up_through < %(through)s::date - {ROLL_UP_DAYS}
+        OR (b.loan_id + (%(through)s::date - date '2000-01-01')) %% {ROLL_UP_DAYS} = 0)
 """
 
 _R_AMOUNT, _R_DCF = _pick("t", "d.day")
 
 # Restatement: for loans marked with restate_from, every booked day from then on is compared
 # with what the daily accrual would book now (the current terms); the difference is booked as
-# an adjustment naming the cause. Booked rows are never edited or deleted.
+# an adjustment naming the cause. Booked rows are never edited or deleted. Adjustments go
+# straight into the balance's rolled-up total.
 _RESTATE_SQL = f"""
 WITH marked AS (
-    SELECT b.loan_id, b.restate_from, b.accrued_through, b.restate_cause
+    SELECT b.loan_id, b.restate_from, last.date AS accrued_through, b.restate_cause
     FROM loans_loanbalance b
-    WHERE b.restate_from IS NOT NULL AND b.accrued_through IS NOT NULL
-      AND b.restate_from <= b.accrued_through
+    CROSS JOIN LATERAL (
+        SELECT a.date FROM loans_accrual a WHERE a.loan_id = b.loan_id
+        ORDER BY a.date DESC LIMIT 1
+    ) last
+    WHERE b.restate_from IS NOT NULL AND b.restate_from <= last.date
 ),
 days AS (
     SELECT m.loan_id, m.restate_cause, (m.restate_from + g)::date AS day
@@ -190,9 +221,7 @@ deltas AS (
     WHERE e.amount <> COALESCE(b.amount, 0)
 ),
 ins AS (
-    INSERT INTO loans_accrual
-        (loan_id, date, kind, seq, principal, rate, day_count_fraction, amount, cause,
-         run_id, created_at)
+    INSERT INTO loans_accrual {_COLUMNS}
     SELECT loan_id, day, 'adjustment', seq, principal, rate, dcf, delta,
            LEFT(restate_cause, 300), %(run)s, %(now)s
     FROM deltas
@@ -203,21 +232,21 @@ agg AS (
 ),
 upd AS (
     UPDATE loans_loanbalance b
-       SET accrued_total = b.accrued_total + COALESCE(agg.total, 0),
+       SET rolled_up_total = b.rolled_up_total + COALESCE(agg.total, 0),
            restate_from = NULL, restate_cause = ''
       FROM marked m LEFT JOIN agg ON agg.loan_id = m.loan_id
      WHERE b.loan_id = m.loan_id
     RETURNING 1
 )
-SELECT COUNT(*), COUNT(DISTINCT loan_id), COALESCE(SUM(amount), 0), (SELECT COUNT(*) FROM upd)
-FROM ins
+SELECT COUNT(*), COUNT(DISTINCT loan_id), (SELECT COUNT(*) FROM upd) FROM ins
 """
 
-# Marks whose day is past what was accrued restate nothing: clear them.
+# Marks on days not accrued yet restate nothing: clear them.
 _CLEAR_EMPTY_MARKS_SQL = """
-UPDATE loans_loanbalance SET restate_from = NULL, restate_cause = ''
- WHERE restate_from IS NOT NULL
-   AND (accrued_through IS NULL OR restate_from > accrued_through)
+UPDATE loans_loanbalance b SET restate_from = NULL, restate_cause = ''
+ WHERE b.restate_from IS NOT NULL
+   AND NOT EXISTS (SELECT 1 FROM loans_accrual a
+                    WHERE a.loan_id = b.loan_id AND a.date >= b.restate_from)
 """
 
 # A rate change dated in the future becomes the loan's current rate on its day.
@@ -231,6 +260,37 @@ UPDATE loans_loan l SET rate = t.rate
 """
 
 
+class _TimedCursor:
+    """Records how long each statement of a run takes (AccrualRun.steps), by its label."""
+
+    LABELS = {
+        id(_RESTATE_SQL): "restate",
+        id(_CLEAR_EMPTY_MARKS_SQL): "clear_marks",
+        id(_WATERMARK_SQL): "watermark",
+        id(_CATCH_UP_SQL): "catch_up",
+        id(_BOOK_SQL): "book",
+        id(_LOANS_IN_RUN_SQL): "count_loans",
+        id(_CAUGHT_UP_ALSO_IN_RUN_SQL): "count_loans",
+        id(_ROLL_UP_SQL): "roll_up",
+        id(_REFRESH_CURRENT_SQL): "refresh_rates",
+    }
+
+    def __init__(self, cursor, steps: dict[str, float]):
+        self._cursor = cursor
+        self._steps = steps
+
+    def execute(self, sql, params=None):
+        label = self.LABELS.get(id(sql), "other")
+        started = time.perf_counter()
+        try:
+            return self._cursor.execute(sql, params)
+        finally:
+            self._steps[label] = self._steps.get(label, 0.0) + time.perf_counter() - started
+
+    def __getattr__(self, name):
+        return getattr(self._cursor, name)
+
+
 def accruals_book_through(*, through: date, now: datetime, trigger: str = "manual") -> AccrualRun:
     """Book every missing accrual day up to and including `through`, restating back-dated
     changes first. Idempotent; concurrent runs serialise on the advisory lock."""
@@ -241,30 +301,59 @@ def accruals_book_through(*, through: date, now: datetime, trigger: str = "manua
     with transaction.atomic(), xact_advisory_lock(ACCRUAL_LOCK):
         run = AccrualRun.objects.create(through=through, started_at=now, trigger=trigger)
         params = {"run": run.pk, "now": now, "through": through}
-        with connection.cursor() as cur:
+        steps: dict[str, float] = {}
+        with connection.cursor() as raw:
+            cur = _TimedCursor(raw, steps)
             # The plans are simple and their cost estimates large: JIT would only add seconds.
             cur.execute("SET LOCAL jit = off")
             cur.execute("SET LOCAL work_mem = '128MB'")
             cur.execute(_RESTATE_SQL, params)
-            adj_rows, adj_loans, adj_amount, _marked = cur.fetchone()
+            run.adjustments_booked, run.loans_restated, _marked = cur.fetchone()
             cur.execute(_CLEAR_EMPTY_MARKS_SQL)
-            cur.execute(_FIRST_DAY_SQL, params)
-            first_needed = cur.fetchone()[0]
-            rows, loans, amount, first, last, ndays = 0, 0, Decimal(0), None, None, 0
-            if first_needed is not None:
-                cur.execute(_BOOK_SQL, {**params, "first": first_needed})
-                rows, loans, amount, first, last, ndays, _updated = cur.fetchone()
+            cur.execute(_WATERMARK_SQL, params)
+            watermark = cur.fetchone()[0]
+            if watermark is None:
+                # The first run ever: the whole book catches up, loan by loan.
+                cur.execute("UPDATE loans_loanbalance SET catch_up = true WHERE NOT catch_up")
+            cur.execute("SELECT COUNT(*) FROM loans_loanbalance WHERE catch_up")
+            run.loans_caught_up = cur.fetchone()[0]
+            upto = through if watermark is None else min(watermark, through)
+            cur.execute(_CATCH_UP_SQL, {**params, "upto": upto})
+            caught = dict(cur.fetchall())
+            caught_up = sum(caught.values())
+            run.loans_accrued = len(caught)
+            if watermark is None or through >= watermark:
+                cur.execute("UPDATE loans_loanbalance SET catch_up = false WHERE catch_up")
+            first = None
+            if watermark is not None and through > watermark:
+                first = watermark + timedelta(days=1)
+            booked = 0
+            if first is not None and first <= through:
+                cur.execute(_BOOK_SQL, {**params, "first": first})
+                booked = cur.rowcount
+                cur.execute(_LOANS_IN_RUN_SQL, {**params, "first": first})
+                in_run = cur.fetchone()[0]
+                also = 0
+                if caught:
+                    cur.execute(
+                        _CAUGHT_UP_ALSO_IN_RUN_SQL,
+                        {**params, "first": first, "ids": list(caught)},
+                    )
+                    also = cur.fetchone()[0]
+                run.loans_accrued = in_run + len(caught) - also
+                run.first_day, run.last_day = first, through
+                run.days_booked = (through - first).days + 1
+            cur.execute(_ROLL_UP_SQL, params)
+            run.loans_rolled_up = cur.rowcount
             cur.execute(
                 _REFRESH_CURRENT_SQL,
-                {"today": now.date(), "since": now.date() - timedelta(days=400)},
+                {
+                    "today": now.date(),
+                    "since": watermark or now.date() - timedelta(days=400),
+                },
             )
-        run.rows_booked = rows
-        run.loans_accrued = loans
-        run.amount_booked = amount or Decimal(0)
-        run.first_day, run.last_day, run.days_booked = first, last, ndays
-        run.adjustments_booked = adj_rows
-        run.loans_restated = adj_loans
-        run.adjustment_amount = adj_amount or Decimal(0)
+        run.rows_booked = booked + caught_up
+        run.steps = {k: round(v, 3) for k, v in steps.items()}
         run.finished_at = now
         run.seconds = Decimal(f"{time.perf_counter() - started:.3f}")
         run.save()

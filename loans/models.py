@@ -6,6 +6,8 @@ Ledger rows (events, rate changes, principal changes, accruals, settlements) are
 
 from __future__ import annotations
 
+from datetime import date
+
 from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
@@ -163,26 +165,55 @@ class Loan(models.Model):
     def reference(self) -> str:
         return f"L{self.pk}"
 
+    # Running figures: from the annotations of loans.selectors.loan_list() when present (lists
+    # and details), else read for this one loan.
+    @property
+    def accrued_total(self):
+        if hasattr(self, "accrued_total_a"):
+            return self.accrued_total_a
+        from loans.selectors import loan_accrued_total
+
+        return loan_accrued_total(self)
+
+    @property
+    def accrued_through(self):
+        if hasattr(self, "accrued_through_a"):
+            return self.accrued_through_a
+        from loans.selectors import loan_accrued_through
+
+        return loan_accrued_through(self)
+
+    @property
+    def accrued_unsettled(self):
+        b = self.balance
+        return self.accrued_total - b.interest_settled - b.interest_capitalised
+
+
+#: "Nothing rolled up yet": the day before any loan can start.
+ROLLED_UP_NEVER = date(1, 1, 1)
+
 
 class LoanBalance(models.Model):
-    """Running figures of a loan, maintained set-based by the accrual run and by the services,
-    so lists and details never sum the accrual ledger. A narrow table updated in place (HOT)."""
+    """Running figures of a loan without summing its whole accrual ledger.
+
+    The daily accrual run only inserts rows (loans/accrual.py); it does not touch this table
+    for every loan every day. Accrued interest = rolled_up_total (every adjustment, and the
+    daily accrual rows up to rolled_up_through) + the daily rows after rolled_up_through, which
+    the run rolls up at least weekly, so a reader sums at most a week of rows per loan."""
 
     loan = models.OneToOneField(
         Loan, primary_key=True, on_delete=models.CASCADE, related_name="balance"
     )
-    accrued_total = amount_field(default=0, help_text="Sum of every accrual and adjustment row")
+    rolled_up_total = amount_field(default=0)
+    rolled_up_through = models.DateField(default=ROLLED_UP_NEVER)
     interest_settled = amount_field(default=0, help_text="Interest paid out or received")
     interest_capitalised = amount_field(default=0, help_text="Interest turned into principal")
-    #: The last business date accrued (null: nothing yet).
-    accrued_through = models.DateField(null=True, blank=True)
+    #: The loan's terms changed since the last run: it may miss days before the book's
+    #: watermark (a back-dated booking approved later), so the next run looks it up alone.
+    catch_up = models.BooleanField(default=True)
     #: A back-dated change waits for restatement from this day, and why.
     restate_from = models.DateField(null=True, blank=True)
     restate_cause = models.CharField(max_length=300, blank=True, default="")
-
-    @property
-    def accrued_unsettled(self):
-        return self.accrued_total - self.interest_settled - self.interest_capitalised
 
 
 class LoanEvent(models.Model):
@@ -326,8 +357,10 @@ class AccrualRun(models.Model):
     last_day = models.DateField(null=True, blank=True)
     loans_restated = models.PositiveIntegerField(default=0)
     adjustments_booked = models.PositiveIntegerField(default=0)
-    amount_booked = amount_field(default=0)
-    adjustment_amount = amount_field(default=0)
+    loans_rolled_up = models.PositiveIntegerField(default=0)
+    loans_caught_up = models.PositiveIntegerField(default=0)
+    #: Seconds per statement of the run (restate, catch_up, book, roll_up, ...).
+    steps = models.JSONField(default=dict, blank=True)
     seconds = models.DecimalField(max_digits=12, decimal_places=3, default=0)
 
     class Meta:

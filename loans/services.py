@@ -44,6 +44,7 @@ from loans.models import (
     SettlementFrequency,
     Term,
 )
+from loans.selectors import loan_accrued_through, loan_accrued_total
 
 MAX_RATE = Decimal("5")  # 500% a year: anything above is a typo, not a loan
 MAX_BACKDATE_DAYS = 366
@@ -201,6 +202,8 @@ def terms_rebuild(loan: Loan, *, today: date) -> None:
         rate=loan.rate, outstanding_principal=loan.outstanding_principal
     )
     LoanTerms.objects.filter(loan=loan).delete()
+    # The next accrual run looks this loan up alone (it may miss days before the watermark).
+    LoanBalance.objects.filter(loan=loan).update(catch_up=True)
     if loan.status in (LoanStatus.DRAFT, LoanStatus.PENDING_APPROVAL, LoanStatus.REJECTED):
         return
     segments = []
@@ -235,7 +238,8 @@ def principal_on(loan: Loan, day: date) -> Decimal:
 def _mark_restatement(loan: Loan, *, from_day: date, cause: str) -> bool:
     """Mark the loan for restatement from `from_day` if that day has been accrued already."""
     balance = LoanBalance.objects.select_for_update().get(loan=loan)
-    if balance.accrued_through is None or from_day > balance.accrued_through:
+    accrued_through = loan_accrued_through(loan)
+    if accrued_through is None or from_day > accrued_through:
         return False
     if balance.restate_from is None or from_day < balance.restate_from:
         balance.restate_from = from_day
@@ -618,9 +622,10 @@ def loan_interest_settle(
         last_day = on - timedelta(days=1)
         if loan.end_date:
             last_day = min(last_day, loan.end_date - timedelta(days=1))
-        if balance.accrued_through is None or balance.accrued_through < last_day:
+        accrued_through = loan_accrued_through(loan)
+        if accrued_through is None or accrued_through < last_day:
             raise Conflict(
-                f"Interest is accrued through {balance.accrued_through or 'no day yet'}; "
+                f"Interest is accrued through {accrued_through or 'no day yet'}; "
                 f"run the accrual through {last_day} before settling."
             )
         if balance.restate_from is not None:
@@ -867,15 +872,17 @@ def loan_close(*, actor, loan: Loan, now: datetime, reason: str = "") -> Loan:
                     f"{loan.asset.symbol} of principal outstanding."
                 )
             balance = LoanBalance.objects.get(loan=loan)
-            if (
-                balance.accrued_through is None
-                or balance.accrued_through < loan.end_date - timedelta(days=1)
-            ):
+            if loan_accrued_through(loan) is None or loan_accrued_through(
+                loan
+            ) < loan.end_date - timedelta(days=1):
                 raise Conflict("Accrue interest up to the repayment date before closing.")
             unit = Decimal(1).scaleb(-loan.asset.decimals)
-            if balance.accrued_unsettled >= unit:
+            unsettled = (
+                loan_accrued_total(loan) - balance.interest_settled - balance.interest_capitalised
+            )
+            if unsettled >= unit:
                 raise Conflict(
-                    f"{balance.accrued_unsettled} {loan.asset.symbol} of interest is unsettled; "
+                    f"{unsettled} {loan.asset.symbol} of interest is unsettled; "
                     "settle it before closing."
                 )
         with xact_advisory_lock(ACCRUAL_LOCK):

@@ -136,10 +136,12 @@ def seed_synthetic(
         ids = [row[0] for row in cur.fetchall()]
         lo, hi = min(ids), max(ids)
         params = {"lo": lo, "hi": hi, "user": user_id, "now": now}
+        # New on the book: the next accrual run catches each loan up from its start.
         cur.execute(
-            "INSERT INTO loans_loanbalance (loan_id, accrued_total, interest_settled, "
-            "interest_capitalised, restate_cause) "
-            "SELECT id, 0, 0, 0, '' FROM loans_loan WHERE id BETWEEN %(lo)s AND %(hi)s",
+            "INSERT INTO loans_loanbalance (loan_id, rolled_up_total, rolled_up_through, "
+            "interest_settled, interest_capitalised, catch_up, restate_cause) "
+            "SELECT id, 0, '0001-01-01', 0, 0, true, '' FROM loans_loan "
+            "WHERE id BETWEEN %(lo)s AND %(hi)s",
             params,
         )
         cur.execute(

@@ -120,27 +120,24 @@ class LoanBookView(TablePageView):
         ),
         Column("rate", "Rate", value=lambda r: pct(r.rate), numeric=True),
         Column("day_count", "Day count"),
-        Column("term", "Term", value=lambda r: r.get_term_display()),
         Column("start_date", "Start"),
         Column(
             "maturity_date",
             "Maturity / due",
-            value=lambda r: r.maturity_date or r.recall_due_date or "",
+            value=lambda r: r.maturity_date or r.recall_due_date or "open",
         ),
         Column(
             "accrued",
             "Accrued unsettled",
-            value=lambda r: amount(r.balance.accrued_unsettled, r.asset),
+            value=lambda r: amount(r.accrued_unsettled, r.asset),
             numeric=True,
         ),
-        Column("balance.accrued_through", "Accrued through"),
         Column(
             "is_overdue",
             "Overdue",
             value=lambda r: "overdue" if r.is_overdue else "",
             badge=lambda r: "bad" if r.is_overdue else None,
         ),
-        Column("desk.code", "Desk"),
     ]
 
     def get_queryset(self):
@@ -150,12 +147,9 @@ class LoanBookView(TablePageView):
         ctx = super().get_context_data(**kwargs)
         totals = selectors.loan_totals_by_asset(self.filtered())
         for row in totals:
-            row["outstanding_text"] = (
-                f"{format_amount(row['outstanding'], row['asset__decimals'])} {row['asset__symbol']}"
-            )
-            row["accrued_text"] = (
-                f"{format_amount(row['accrued'], row['asset__decimals'])} {row['asset__symbol']}"
-            )
+            for key in ("outstanding", "accrued"):
+                value = quantize_to_asset(row[key], row["asset__decimals"])
+                row[f"{key}_text"] = f"{format_amount(value)} {row['asset__symbol']}"
         ctx["totals"] = totals
         ctx["can_book"] = can(self.request.user, "loans.book")
         return ctx
@@ -178,6 +172,8 @@ class AccrualRunsView(TablePageView):
         Column("rows_booked", "Rows booked", numeric=True),
         Column("loans_restated", "Loans restated", numeric=True),
         Column("adjustments_booked", "Adjustments", numeric=True),
+        Column("loans_caught_up", "Loans caught up", numeric=True),
+        Column("loans_rolled_up", "Totals rolled up", numeric=True),
         Column("seconds", "Seconds", numeric=True),
     ]
 
@@ -219,11 +215,21 @@ class LoanBookForm(forms.Form):
     desk = forms.ModelChoiceField(
         queryset=Desk.objects.order_by("code"), to_field_name="code", required=False
     )
-    initial_ltv = forms.DecimalField(required=False, max_digits=38, decimal_places=18)
-    call_ltv = forms.DecimalField(required=False, max_digits=38, decimal_places=18)
-    liquidation_ltv = forms.DecimalField(required=False, max_digits=38, decimal_places=18)
-    release_ltv = forms.DecimalField(required=False, max_digits=38, decimal_places=18)
-    cure_hours = forms.IntegerField(required=False, min_value=1, max_value=720)
+    initial_ltv = forms.DecimalField(
+        required=False, max_digits=38, decimal_places=18, label="Initial LTV"
+    )
+    call_ltv = forms.DecimalField(
+        required=False, max_digits=38, decimal_places=18, label="Margin-call LTV"
+    )
+    liquidation_ltv = forms.DecimalField(
+        required=False, max_digits=38, decimal_places=18, label="Liquidation LTV"
+    )
+    release_ltv = forms.DecimalField(
+        required=False, max_digits=38, decimal_places=18, label="Release LTV"
+    )
+    cure_hours = forms.IntegerField(
+        required=False, min_value=1, max_value=720, help_text="Hours to cure a margin call"
+    )
     external_ref = forms.CharField(required=False, max_length=100)
     reason = forms.CharField(
         required=False, max_length=500, widget=forms.Textarea(attrs={"rows": 2})
@@ -457,8 +463,8 @@ class LoanDetailView(CapabilityRequiredMixin, TemplateView):
             a=lambda v: amount(v, loan.asset),
             principal_text=amount(loan.principal, loan.asset),
             outstanding_text=amount(loan.outstanding_principal, loan.asset),
-            accrued_text=amount(bal.accrued_unsettled, loan.asset),
-            accrued_total_text=amount(bal.accrued_total, loan.asset),
+            accrued_text=amount(loan.accrued_unsettled, loan.asset),
+            accrued_total_text=amount(loan.accrued_total, loan.asset),
             settled_text=amount(bal.interest_settled, loan.asset),
             capitalised_text=amount(bal.interest_capitalised, loan.asset),
             rate_text=pct(loan.rate),

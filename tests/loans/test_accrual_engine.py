@@ -11,7 +11,8 @@ from django.db.models import Sum
 from financing.approvals.services import approval_approve
 from loans import daycount, services
 from loans.accrual import accruals_book_through
-from loans.models import Accrual, LoanBalance
+from loans.models import Accrual
+from loans.selectors import loan_accrued_through, loan_accrued_total
 
 pytestmark = pytest.mark.django_db
 
@@ -45,9 +46,11 @@ def test_running_twice_books_nothing_more(book, now):
     second = accruals_book_through(through=date(2026, 11, 10), now=now)
     assert second.rows_booked == 0
     assert Accrual.objects.filter(loan=loan).count() == 10
-    bal = LoanBalance.objects.get(loan=loan)
-    assert bal.accrued_total == Accrual.objects.filter(loan=loan).aggregate(s=Sum("amount"))["s"]
-    assert bal.accrued_through == date(2026, 11, 10)
+    assert (
+        loan_accrued_total(loan)
+        == Accrual.objects.filter(loan=loan).aggregate(s=Sum("amount"))["s"]
+    )
+    assert loan_accrued_through(loan) == date(2026, 11, 10)
 
 
 def test_catch_up_books_every_missing_day_in_order(book, now):
@@ -57,9 +60,7 @@ def test_catch_up_books_every_missing_day_in_order(book, now):
     days = list(Accrual.objects.filter(loan=loan).order_by("date").values_list("date", flat=True))
     assert days == [date(2026, 11, 1) + timedelta(days=i) for i in range(20)]
     assert run.days_booked == 17 and run.first_day == date(2026, 11, 4)
-    assert LoanBalance.objects.get(loan=loan).accrued_total == _expected(
-        loan, date(2026, 11, 1), date(2026, 11, 21)
-    )
+    assert loan_accrued_total(loan) == _expected(loan, date(2026, 11, 1), date(2026, 11, 21))
 
 
 def test_backdated_rate_change_books_adjustments_not_edits(book, maker, checker, now):
@@ -89,7 +90,7 @@ def test_backdated_rate_change_books_adjustments_not_edits(book, maker, checker,
         loan, date(2026, 11, 11), date(2026, 11, 21), rate=Decimal("0.08")
     )
     assert Accrual.objects.filter(loan=loan).aggregate(s=Sum("amount"))["s"] == expected
-    assert LoanBalance.objects.get(loan=loan).accrued_total == expected
+    assert loan_accrued_total(loan) == expected
 
 
 def test_full_repayment_stops_accrual_on_that_day(book, maker, now):
@@ -113,3 +114,23 @@ def test_leap_year_act_act_isda(book):
     assert rows[date(2028, 2, 29)] == daycount.round_half_even(
         daycount.day_fraction("ACT/ACT-ISDA", date(2028, 2, 29))
     )
+
+
+def test_a_loan_approved_after_a_run_with_a_backdated_start_catches_up(book, now):
+    first = book(start_date=date(2026, 11, 1))
+    accruals_book_through(through=date(2026, 11, 20), now=now)
+    late = book(start_date=date(2026, 11, 5))  # approved after the run, starts before it
+    run = accruals_book_through(through=date(2026, 11, 20), now=now)
+    assert run.loans_caught_up == 1 and run.rows_booked == 16
+    assert Accrual.objects.filter(loan=late).count() == 16
+    assert Accrual.objects.filter(loan=first).count() == 20
+    assert loan_accrued_total(late) == _expected(late, date(2026, 11, 5), date(2026, 11, 21))
+
+
+def test_running_totals_match_the_ledger_across_weekly_roll_ups(book, now):
+    loans = [book(start_date=date(2026, 10, 1) + timedelta(days=i)) for i in range(7)]
+    for day in range(5, 51, 3):
+        accruals_book_through(through=date(2026, 10, 1) + timedelta(days=day), now=now)
+    for loan in loans:
+        ledger = Accrual.objects.filter(loan=loan).aggregate(s=Sum("amount"))["s"]
+        assert loan_accrued_total(loan) == ledger

@@ -304,3 +304,76 @@ def test_permission_matrix(api, active, role, method, path, payload, capability)
         assert resp.status_code in (200, 201, 202), (role, path, resp.content)
     else:
         assert resp.status_code == 403, (role, path, resp.content)
+
+
+@pytest.mark.parametrize(
+    ("action", "payload"),
+    [
+        ("interest-settlements", {}),
+        ("interest-settlements", {"date": "not-a-date"}),
+        ("interest-settlements", {"date": "2026-11-30"}),  # future
+        ("interest-settlements", {"date": "2026-11-21", "amount": "1"}),
+        ("recall", {"notice_days": "3"}),
+        ("recall", {"notice_days": 400}),
+        ("recall", {"notice_days": -1}),
+        ("default", {}),
+        ("default", {"reason": ""}),
+        ("default", {"reason": 5}),
+        ("liquidation", {"proceeds": "1", "date": "2026-11-20"}),  # not defaulted: 409 below
+        ("write-off", {}),
+        ("close", {"reason": ["x"]}),
+    ],
+)
+def test_bad_servicing_input_is_refused_and_changes_nothing(api, active, maker, action, payload):
+    before = (
+        Loan.objects.get(pk=active).status,
+        ApprovalRequest.objects.count(),
+        LoanEvent.objects.count(),
+    )
+    resp = api(maker).post(f"/api/loans/{active}/{action}/", payload, format="json")
+    assert resp.status_code in (400, 409), resp.content
+    if action != "liquidation":
+        assert resp.status_code == 400, resp.json()
+    after = (
+        Loan.objects.get(pk=active).status,
+        ApprovalRequest.objects.count(),
+        LoanEvent.objects.count(),
+    )
+    assert after == before
+
+
+def test_default_liquidation_write_off_and_close(api, active, maker, checker):
+    client = api(maker)
+    assert client.post(f"/api/loans/{active}/close/", {}, format="json").status_code == 409
+    r = client.post(
+        f"/api/loans/{active}/default/", {"reason": "missed margin call"}, format="json"
+    )
+    assert r.status_code == 200 and r.json()["status"] == "defaulted"
+    r = client.post(
+        f"/api/loans/{active}/liquidation/", {"proceeds": "4", "date": "2026-11-20"}, format="json"
+    )
+    assert r.status_code == 200 and r.json()["status"] == "liquidated"
+    assert r.json()["outstanding_principal"] == "6"
+    r = client.post(f"/api/loans/{active}/write-off/", {"reason": "unrecoverable"}, format="json")
+    assert r.status_code == 202
+    dup = client.post(f"/api/loans/{active}/write-off/", {"reason": "again"}, format="json")
+    assert dup.status_code == 409
+    api(checker).post(f"/api/approvals/{r.json()['approval']}/approve/", {}, format="json")
+    loan = client.get(f"/api/loans/{active}/").json()
+    assert loan["status"] == "written_off" and loan["outstanding_principal"] == "0"
+    r = client.post(f"/api/loans/{active}/close/", {}, format="json")
+    assert r.status_code == 200 and r.json()["status"] == "closed"
+    kinds = list(LoanEvent.objects.filter(loan_id=active).values_list("kind", flat=True))
+    assert kinds[-5:] == ["defaulted", "liquidated", "write_off_requested", "written_off", "closed"]
+
+
+def test_idempotency_key_replays_a_booking(api, maker, btc, cp):
+    client = api(maker)
+    first = client.post("/api/loans/", body(), format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    again = client.post("/api/loans/", body(), format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    assert first.status_code == again.status_code == 201
+    assert first.json()["id"] == again.json()["id"] and Loan.objects.count() == 1
+    other = client.post(
+        "/api/loans/", body(principal="11"), format="json", HTTP_IDEMPOTENCY_KEY="k-1"
+    )
+    assert other.status_code == 409 and Loan.objects.count() == 1
