@@ -128,9 +128,9 @@ CROSS JOIN LATERAL (
 WHERE b.catch_up AND t.valid_from <= %(upto)s::date
 ORDER BY x.day, t.loan_id
 ON CONFLICT (loan_id, date, kind, seq) DO NOTHING
-RETURNING loan_id
+RETURNING loan_id, date
 )
-SELECT loan_id, COUNT(*) FROM ins GROUP BY loan_id
+SELECT loan_id, COUNT(*), MIN(date), MAX(date) FROM ins GROUP BY loan_id
 """
 
 # The whole book, every day after W up to `through`: a plain INSERT ... SELECT of the terms in
@@ -319,9 +319,13 @@ def accruals_book_through(*, through: date, now: datetime, trigger: str = "manua
             run.loans_caught_up = cur.fetchone()[0]
             upto = through if watermark is None else min(watermark, through)
             cur.execute(_CATCH_UP_SQL, {**params, "upto": upto})
-            caught = dict(cur.fetchall())
+            caught_rows = cur.fetchall()
+            caught = {loan_id: n for loan_id, n, _lo, _hi in caught_rows}
             caught_up = sum(caught.values())
             run.loans_accrued = len(caught)
+            if caught_rows:
+                run.first_day = min(lo for *_x, lo, _hi in caught_rows)
+                run.last_day = max(hi for *_x, hi in caught_rows)
             if watermark is None or through >= watermark:
                 cur.execute("UPDATE loans_loanbalance SET catch_up = false WHERE catch_up")
             first = None
@@ -331,8 +335,11 @@ def accruals_book_through(*, through: date, now: datetime, trigger: str = "manua
             if first is not None and first <= through:
                 cur.execute(_BOOK_SQL, {**params, "first": first})
                 booked = cur.rowcount
-                cur.execute(_LOANS_IN_RUN_SQL, {**params, "first": first})
-                in_run = cur.fetchone()[0]
+                if first == through:
+                    in_run = booked  # one day: one row per loan (segments never overlap)
+                else:
+                    cur.execute(_LOANS_IN_RUN_SQL, {**params, "first": first})
+                    in_run = cur.fetchone()[0]
                 also = 0
                 if caught:
                     cur.execute(
@@ -341,8 +348,8 @@ def accruals_book_through(*, through: date, now: datetime, trigger: str = "manua
                     )
                     also = cur.fetchone()[0]
                 run.loans_accrued = in_run + len(caught) - also
-                run.first_day, run.last_day = first, through
-                run.days_booked = (through - first).days + 1
+                run.first_day = min(first, run.first_day or first)
+                run.last_day = through
             cur.execute(_ROLL_UP_SQL, params)
             run.loans_rolled_up = cur.rowcount
             cur.execute(
@@ -353,6 +360,8 @@ def accruals_book_through(*, through: date, now: datetime, trigger: str = "manua
                 },
             )
         run.rows_booked = booked + caught_up
+        if run.first_day and run.last_day:
+            run.days_booked = (run.last_day - run.first_day).days + 1
         run.steps = {k: round(v, 3) for k, v in steps.items()}
         run.finished_at = now
         run.seconds = Decimal(f"{time.perf_counter() - started:.3f}")

@@ -215,6 +215,19 @@ class LoanBalance(models.Model):
     restate_from = models.DateField(null=True, blank=True)
     restate_cause = models.CharField(max_length=300, blank=True, default="")
 
+    class Meta:
+        # The run looks for the few flagged balances; partial indexes find them without a scan.
+        indexes = [
+            models.Index(
+                fields=["loan"], name="balance_catch_up", condition=models.Q(catch_up=True)
+            ),
+            models.Index(
+                fields=["restate_from"],
+                name="balance_restate_marked",
+                condition=models.Q(restate_from__isnull=False),
+            ),
+        ]
+
 
 class LoanEvent(models.Model):
     """One row per lifecycle transition or servicing action: who, when, why. Append-only."""

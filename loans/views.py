@@ -162,7 +162,7 @@ class AccrualRunsView(TablePageView):
     export_name = "accrual-runs"
     columns = [
         Column("id", "Run"),
-        Column("started_at", "Started (UTC)"),
+        Column("started_at", "Started"),
         Column("trigger", "Trigger"),
         Column("through", "Through"),
         Column("first_day", "First day"),

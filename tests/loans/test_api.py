@@ -377,3 +377,15 @@ def test_idempotency_key_replays_a_booking(api, maker, btc, cp):
         "/api/loans/", body(principal="11"), format="json", HTTP_IDEMPOTENCY_KEY="k-1"
     )
     assert other.status_code == 409 and Loan.objects.count() == 1
+
+
+def test_list_pages_and_orders_like_any_list(api, maker, book):
+    loans = [book(principal=Decimal(n)) for n in (3, 1, 2)]
+    client = api(maker)
+    newest_first = [r["id"] for r in client.get("/api/loans/").json()["results"]]
+    assert newest_first == [loan.pk for loan in reversed(loans)]
+    by_principal = client.get("/api/loans/?ordering=principal").json()["results"]
+    assert [r["principal"] for r in by_principal] == ["1", "2", "3"]
+    page2 = client.get("/api/loans/?page_size=2&page=2").json()
+    assert page2["count"] == 3 and [r["id"] for r in page2["results"]] == [loans[0].pk]
+    assert page2["results"][0]["accrued_interest"] == "0"
