@@ -124,7 +124,11 @@ class Loan(models.Model):
         ordering = ["-id"]
         indexes = [
             models.Index(fields=["counterparty", "status"]),
-            models.Index(fields=["asset", "status"]),
+            # The book is read by asset, status and direction, newest first: one index answers
+            # the count and the page (index-only once vacuumed).
+            models.Index(
+                fields=["asset", "status", "direction", "-id"], name="loan_book_asset_status_dir"
+            ),
         ]
         constraints = [
             models.CheckConstraint(
