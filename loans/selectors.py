@@ -95,7 +95,6 @@ def loan_book_counts() -> dict:
     return Loan.objects.aggregate(
         live=Count("id", filter=Q(status__in=LIVE_STATUSES)),
         pending=Count("id", filter=Q(status="pending_approval")),
-        overdue=Count("id", filter=Q(status__in=LIVE_STATUSES, is_overdue=True)),
     )
 
 

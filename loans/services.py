@@ -249,6 +249,37 @@ def _mark_restatement(loan: Loan, *, from_day: date, cause: str) -> bool:
     return True
 
 
+def _principal_change_book(
+    loan: Loan,
+    *,
+    kind: str,
+    on: date,
+    amount: Decimal,
+    actor,
+    now: datetime,
+    reason: str,
+    cause,
+) -> tuple[PrincipalChange, bool]:
+    """Book a signed principal change dated `on`: the ledger row; the end date when nothing is
+    left; the loan's terms rebuilt; a restatement mark naming `cause(change)`. Call with the
+    loan locked and the accrual lock held. Returns the change and whether it restates."""
+    change = PrincipalChange.objects.create(
+        loan=loan,
+        kind=kind,
+        effective_date=on,
+        amount=amount,
+        created_by=actor,
+        created_at=now,
+        reason=reason,
+    )
+    today = now.date()
+    if amount < 0 and principal_on(loan, on) == 0 and principal_on(loan, today) == 0:
+        loan.end_date = loan.end_date or on
+    terms_rebuild(loan, today=today)
+    restating = _mark_restatement(loan, from_day=on, cause=cause(change))
+    return change, restating
+
+
 # ---------------------------------------------------------------- booking
 
 
@@ -557,22 +588,19 @@ def loan_repay(
                 "the repayment is larger.",
                 field="amount",
             )
-        change = PrincipalChange.objects.create(
-            loan=loan,
+        change, restating = _principal_change_book(
+            loan,
             kind=PrincipalChange.Kind.REPAYMENT,
-            effective_date=on,
+            on=on,
             amount=-amount,
-            created_by=actor,
-            created_at=now,
+            actor=actor,
+            now=now,
             reason=reason,
+            cause=lambda c: f"repayment #{c.pk} of {amount} {loan.asset.symbol} on {on}",
         )
-        full = principal_on(loan, on) == 0 and principal_on(loan, today) == 0
+        full = loan.end_date is not None
         if full:
-            loan.end_date = on
             loan.is_overdue = False
-        terms_rebuild(loan, today=today)
-        cause = f"repayment #{change.pk} of {amount} {loan.asset.symbol} on {on}"
-        restating = _mark_restatement(loan, from_day=on, cause=cause)
         save_stamped(
             loan, actor=actor, reason=reason or ("repaid in full" if full else "repayment")
         )
@@ -655,21 +683,16 @@ def loan_interest_settle(
         )
         if capitalise:
             balance.interest_capitalised += amount
-            PrincipalChange.objects.create(
-                loan=loan,
-                kind=PrincipalChange.Kind.CAPITALISATION,
-                effective_date=on,
-                amount=amount,
-                created_by=actor,
-                created_at=now,
-                reason=f"interest capitalised (settlement #{settlement.pk})",
-            )
-            terms_rebuild(loan, today=today)
             balance.save(update_fields=["interest_capitalised"])
-            _mark_restatement(
+            _principal_change_book(
                 loan,
-                from_day=on,
-                cause=f"interest of {amount} {loan.asset.symbol} capitalised on {on}",
+                kind=PrincipalChange.Kind.CAPITALISATION,
+                on=on,
+                amount=amount,
+                actor=actor,
+                now=now,
+                reason=f"interest capitalised (settlement #{settlement.pk})",
+                cause=lambda c: f"interest of {amount} {loan.asset.symbol} capitalised on {on}",
             )
         else:
             balance.interest_settled += amount
@@ -755,22 +778,15 @@ def loan_liquidate(
         if on < loan.start_date:
             raise InvalidInput(f"The loan starts on {loan.start_date}.", field="date")
         if applied > 0:
-            change = PrincipalChange.objects.create(
-                loan=loan,
-                kind=PrincipalChange.Kind.LIQUIDATION,
-                effective_date=on,
-                amount=-applied,
-                created_by=actor,
-                created_at=now,
-                reason=reason,
-            )
-            if principal_on(loan, now.date()) == 0:
-                loan.end_date = on
-            terms_rebuild(loan, today=now.date())
-            _mark_restatement(
+            _principal_change_book(
                 loan,
-                from_day=on,
-                cause=f"liquidation #{change.pk}: {applied} {loan.asset.symbol} on {on}",
+                kind=PrincipalChange.Kind.LIQUIDATION,
+                on=on,
+                amount=-applied,
+                actor=actor,
+                now=now,
+                reason=reason,
+                cause=lambda c: f"liquidation #{c.pk}: {applied} {loan.asset.symbol} on {on}",
             )
         fields: dict[str, Any] = {
             "outstanding_principal": loan.outstanding_principal,
@@ -834,18 +850,16 @@ def loan_write_off_apply(*, loan_id: int, checker, now: datetime, approval) -> L
         loan = _locked(loan_id)
         written = loan.outstanding_principal
         if written > 0:
-            change = PrincipalChange.objects.create(
-                loan=loan,
+            _principal_change_book(
+                loan,
                 kind=PrincipalChange.Kind.WRITE_OFF,
-                effective_date=today,
+                on=today,
                 amount=-written,
-                created_by=checker,
-                created_at=now,
+                actor=checker,
+                now=now,
                 reason=f"written off (approval #{approval.pk})",
+                cause=lambda c: f"write-off #{c.pk}",
             )
-            loan.end_date = loan.end_date or today
-            terms_rebuild(loan, today=today)
-            _mark_restatement(loan, from_day=today, cause=f"write-off #{change.pk}")
         return loan_transition(
             loan=loan,
             to=LoanStatus.WRITTEN_OFF,

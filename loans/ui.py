@@ -20,9 +20,9 @@ def _live_loans(user, now):
 
 
 def _overdue(user, now):
-    from loans.selectors import loan_book_counts
+    from loans.models import LIVE_STATUSES, Loan
 
-    n = loan_book_counts()["overdue"]
+    n = Loan.objects.filter(status__in=LIVE_STATUSES, is_overdue=True).count()
     return {
         "value": n,
         "detail": "overdue loans (past maturity or recall due date)",

@@ -3,8 +3,6 @@ the accrual runs. Every action posts to a view that calls the same service as th
 
 from __future__ import annotations
 
-from datetime import UTC
-
 import django_filters
 from django import forms
 from django.contrib import messages
@@ -23,7 +21,6 @@ from financing.refdata.models import Asset, Counterparty, Desk
 from loans import selectors, services
 from loans.models import (
     LIVE_STATUSES,
-    TRANSITIONS,
     Accrual,
     DayCount,
     Direction,
@@ -240,8 +237,6 @@ def _apply_domain_error(form: forms.Form, exc: DomainError) -> None:
     placed = False
     for field, msgs in (exc.errors or {}).items():
         target = field if field in form.fields else None
-        if field == "margin":
-            target = None
         for msg in msgs:
             form.add_error(target, msg)
             placed = True
@@ -460,7 +455,6 @@ class LoanDetailView(CapabilityRequiredMixin, TemplateView):
             loan=loan,
             bal=bal,
             tone=STATUS_TONE.get(loan.status, "neutral"),
-            a=lambda v: amount(v, loan.asset),
             principal_text=amount(loan.principal, loan.asset),
             outstanding_text=amount(loan.outstanding_principal, loan.asset),
             accrued_text=amount(loan.accrued_unsettled, loan.asset),
@@ -489,14 +483,12 @@ class LoanDetailView(CapabilityRequiredMixin, TemplateView):
             ],
             chart=chart,
             actions=actions,
-            next_statuses=sorted(TRANSITIONS[loan.status]),
             history_url=reverse("audit:record", args=["loans", "loan", loan.pk])
             if can(user, "audit.view")
             else None,
             approval_url=reverse("approvals:detail", args=[loan.approval_id])
             if loan.approval_id and can(user, "approvals.view")
             else None,
-            utc=UTC,
         )
         return ctx
 

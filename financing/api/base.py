@@ -17,7 +17,8 @@ from financing.errors import Conflict, InvalidInput
 
 
 class RolePermission(BasePermission):
-    """The view names the capability each action or method needs (`capabilities`)."""
+    """The view names the capability each action or method needs (`capabilities`): keyed
+    by "action:METHOD" (an action answering GET and POST), action, method, or "*"."""
 
     message = "Your role does not allow this."
 
@@ -32,7 +33,9 @@ class RolePermission(BasePermission):
         action = getattr(view, "action", None) or ""
         if action == "metadata":  # SimpleMetadata probing a method on a copy of the request
             action = getattr(view, "action_map", {}).get(request.method.lower(), "")
-        capability = caps.get(action) or caps.get(request.method)
+        capability = (
+            caps.get(f"{action}:{request.method}") or caps.get(action) or caps.get(request.method)
+        )
         if capability is None:
             capability = caps.get("*")
         if capability is None:
