@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "financing.audit",
     "financing.approvals",
     "financing.jobs",
+    "financing.alerts",
     "financing.api",
     "financing.dashboard",
     # domain, in dependency order (style.md)
@@ -208,6 +209,13 @@ ALERT_EMAIL_TO = env.list("ALERT_EMAIL_TO", default=[])
 WEBHOOK_URLS = env.list("WEBHOOK_URLS", default=[])
 WEBHOOK_SECRET = env.str("WEBHOOK_SECRET", default="")
 WEBHOOK_TIMEOUT_SECONDS = env.float("WEBHOOK_TIMEOUT_SECONDS", default=5.0)
+# Alert delivery (financing.alerts): attempts per email/webhook delivery before it is marked
+# failed, the first retry delay (doubling per attempt) and its cap; links in emails and
+# webhook bodies are made absolute with ALERT_LINK_BASE_URL (e.g. https://desk.example.com).
+ALERT_DELIVERY_MAX_ATTEMPTS = env.int("ALERT_DELIVERY_MAX_ATTEMPTS", default=8)
+ALERT_DELIVERY_BACKOFF_SECONDS = env.int("ALERT_DELIVERY_BACKOFF_SECONDS", default=30)
+ALERT_DELIVERY_BACKOFF_MAX_SECONDS = env.int("ALERT_DELIVERY_BACKOFF_MAX_SECONDS", default=3600)
+ALERT_LINK_BASE_URL = env.str("ALERT_LINK_BASE_URL", default="")
 
 # --- REST API ------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -250,6 +258,27 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
 }
+# Collateral and margin (domain.md): the house default margin terms when no policy applies,
+# the price staleness limit, the hysteresis buffer of a margin call, the haircut of an asset
+# with none set (1 = not eligible), and the debounced revaluation after new prices.
+MARGIN_DEFAULTS = {
+    "initial_ltv": env.str("MARGIN_INITIAL_LTV", default="0.65"),
+    "warning_ltv": env.str("MARGIN_WARNING_LTV", default="0.70"),
+    "call_ltv": env.str("MARGIN_CALL_LTV", default="0.75"),
+    "liquidation_ltv": env.str("MARGIN_LIQUIDATION_LTV", default="0.85"),
+    "release_ltv": env.str("MARGIN_RELEASE_LTV", default="0.50"),
+    "cure_hours": env.int("MARGIN_CURE_HOURS", default=24),
+}
+PRICE_STALE_MINUTES = env.int("PRICE_STALE_MINUTES", default=15)
+MARGIN_HYSTERESIS = env.str("MARGIN_HYSTERESIS", default="0.02")
+COLLATERAL_DEFAULT_HAIRCUT = env.str("COLLATERAL_DEFAULT_HAIRCUT", default="1")
+REVALUE_ON_PRICES = env.bool("REVALUE_ON_PRICES", default=True)
+REVALUE_DEBOUNCE_SECONDS = env.int("REVALUE_DEBOUNCE_SECONDS", default=5)
+#: Price feeds the price-pull job reads, separated by commas: "file:/absolute/dir" (JSON/CSV
+#: drops) or an http:// or https:// URL (a JSON feed). See README, Price feeds.
+PRICE_FEEDS = env.list("PRICE_FEEDS", default=[f"file:{VAR_DIR / 'prices' / 'inbox'}"])
+PRICE_FEED_TIMEOUT_SECONDS = env.float("PRICE_FEED_TIMEOUT_SECONDS", default=10.0)
+
 IDEMPOTENCY_KEY_TTL_HOURS = env.int("IDEMPOTENCY_KEY_TTL_HOURS", default=72)
 
 # --- Celery ----------------------------------------------------------------------------------

@@ -10,6 +10,8 @@ urlpatterns = [
     # Each domain app brings its own API routes under /api/ (the project lists its apps here
     # as settings lists them in INSTALLED_APPS).
     path("api/", include(("loans.api_urls", "loans_api"))),
+    path("api/", include(("collateral.api_urls", "collateral_api"))),
+    path("api/", include(("financing.alerts.api_urls", "alerts_api"))),
     path("api/", include(("financing.api.urls", "api"))),
     path("accounts/", include("financing.accounts.urls")),
     path("approvals/", include("financing.approvals.urls")),
@@ -17,6 +19,8 @@ urlpatterns = [
     path("audit/", include("financing.audit.urls")),
     path("jobs/", include("financing.jobs.urls")),
     path("loans/", include("loans.urls")),
+    path("risk/", include("collateral.urls")),
+    path("alerts/", include("financing.alerts.urls")),
     path("admin/", admin.site.urls),
     path("", include("financing.dashboard.urls")),
 ]

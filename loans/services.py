@@ -397,17 +397,43 @@ def loan_book(
         )
         terms_rebuild(loan, today=today)
         _event(loan, Kind.BOOKED, actor=actor, now=now, reason=reason, to_status=LoanStatus.DRAFT)
+        # Higher apps' say on the booking (concentration limits): extra checkers and a note.
+        from loans import booking_checks
+
+        flags = booking_checks.run_checks(
+            counterparty=counterparty,
+            asset=asset,
+            direction=direction,
+            principal=principal,
+            term=term,
+            start_date=start_date,
+            maturity_date=maturity_date,
+            now=now,
+        )
+        extra = sum(f.extra_approvals for f in flags)
+        payload: dict[str, Any] = {"loan": loan.pk}
+        summary = (
+            f"{direction} {principal} {asset.symbol} to/from {counterparty.code} at "
+            f"{rate} {day_count}, {term} from {start_date}"
+        )
+        approval_reason = reason
+        if flags:
+            payload["booking_flags"] = [f.message for f in flags]
+            payload["extra_approvals"] = extra
+            if extra:
+                why = next(f.message for f in flags if f.extra_approvals)
+                summary += f" [+{extra} approval{'s' if extra > 1 else ''}: {why}]"
+            note = "\n".join(f"- {f.message}" for f in flags)
+            approval_reason = f"{reason}\n\n{note}".strip() if reason else note
         approval = approval_request_create(
             action="loan.book",
             maker=actor,
-            payload={"loan": loan.pk},
+            payload=payload,
             now=now,
             target=loan,
-            summary=(
-                f"{direction} {principal} {asset.symbol} to/from {counterparty.code} at "
-                f"{rate} {day_count}, {term} from {start_date}"
-            ),
-            reason=reason,
+            summary=summary,
+            reason=approval_reason,
+            extra_approvals=extra,
         )
         loan_transition(
             loan=loan,

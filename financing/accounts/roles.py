@@ -46,6 +46,18 @@ MATRIX: dict[str, frozenset[str]] = {
     "loans.rate_change": frozenset({Role.OPS, Role.RISK, Role.ADMIN}),
     "loans.default": frozenset({Role.OPS, Role.RISK, Role.ADMIN}),
     "loans.write_off": frozenset({Role.RISK, Role.OPS, Role.ADMIN}),
+    # collateral, prices and margin (issue 4)
+    "collateral.view": STAFF,
+    "collateral.move": frozenset({Role.OPS, Role.RISK, Role.ADMIN}),
+    "prices.view": STAFF,
+    "prices.submit": frozenset({Role.OPS, Role.RISK, Role.ADMIN}),
+    "risk.configure": frozenset({Role.RISK, Role.ADMIN}),
+    "margin.act": frozenset({Role.RISK, Role.OPS, Role.ADMIN}),
+    "stress.run": frozenset({Role.RISK, Role.ADMIN, Role.OPS}),
+    # alerts
+    "alerts.view": STAFF,
+    "alerts.act": frozenset({Role.OPS, Role.RISK, Role.TREASURY, Role.COMPLIANCE, Role.ADMIN}),
+    "alerts.configure": frozenset({Role.RISK, Role.ADMIN}),
     # jobs
     "jobs.view": STAFF,
     "jobs.run": frozenset({Role.OPS, Role.ADMIN}),

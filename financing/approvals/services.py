@@ -95,10 +95,17 @@ def approval_request_create(
     amount_usd: Decimal | None = None,
     summary: str = "",
     reason: str = "",
+    extra_approvals: int = 0,
 ) -> ApprovalRequest:
-    """Record a change that waits for a checker. The caller validated the payload already."""
+    """Record a change that waits for a checker. The caller validated the payload already.
+    `extra_approvals` raises the number of distinct checkers above the policy's (a booking past
+    a hard concentration limit, say)."""
     if maker.role == Role.AUDITOR:
         raise Forbidden("Auditors cannot make changes.")
+    if isinstance(extra_approvals, bool) or not isinstance(extra_approvals, int) or not (
+        0 <= extra_approvals <= 5
+    ):
+        raise InvalidInput("Extra approvals: 0 to 5.", field="extra_approvals")
     policy = approval_policy_for(action)
     request = ApprovalRequest(
         action=action,
@@ -108,7 +115,7 @@ def approval_request_create(
         summary=summary[:300],
         reason=reason,
         approver_roles=list(policy.approver_roles),
-        required_approvals=policy.approvers_required(amount_usd),
+        required_approvals=policy.approvers_required(amount_usd) + extra_approvals,
         created_at=now,
     )
     if target is not None:

@@ -1,0 +1,33 @@
+from django.urls import include, path
+from rest_framework.routers import DefaultRouter
+
+from collateral import api
+
+router = DefaultRouter(trailing_slash=True)
+router.include_root_view = False
+router.register("prices", api.PriceViewSet, basename="price")
+router.register("haircuts", api.HaircutViewSet, basename="haircut")
+router.register("margin-policies", api.MarginPolicyViewSet, basename="margin-policy")
+router.register("collateral/positions", api.PositionViewSet, basename="position")
+router.register("collateral/movements", api.MovementViewSet, basename="movement")
+router.register("margin-calls", api.MarginCallViewSet, basename="margin-call")
+router.register("revaluation-runs", api.RevaluationRunViewSet, basename="revaluation-run")
+
+urlpatterns = [
+    path(
+        "loans/<int:loan_id>/collateral/", api.LoanCollateralView.as_view(), name="loan-collateral"
+    ),
+    path(
+        "loans/<int:loan_id>/collateral/substitute/",
+        api.LoanSubstitutionView.as_view(),
+        name="loan-substitution",
+    ),
+    path("loans/<int:loan_id>/valuation/", api.LoanValuationView.as_view(), name="loan-valuation"),
+    path(
+        "counterparties/<str:code>/collateral/",
+        api.PooledCollateralView.as_view(),
+        name="pooled-collateral",
+    ),
+    path("", include("collateral.risk_api_urls")),
+    *router.urls,
+]

@@ -1,0 +1,418 @@
+"""Margin calls: the alerts each run raises, and what people do with a call (escalate,
+liquidate). The engine (collateral/engine.py) opens, moves and closes calls set-based."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import ROUND_DOWN, ROUND_UP, Decimal
+
+from django.db import transaction
+
+from collateral.engine import RunResult, Scope, revalue
+from collateral.models import (
+    CollateralMovement,
+    CollateralPosition,
+    Liquidation,
+    LoanValuation,
+    MarginCall,
+    MarginCallEvent,
+    MarginCallNotice,
+    MarginCallSide,
+    MarginCallStatus,
+    PositionDirection,
+    RevaluationRun,
+)
+from financing.accounts.roles import can
+from financing.alerts.services import AlertSpec, alerts_raise_many, alerts_resolve
+from financing.errors import Conflict, Forbidden, InvalidInput
+from financing.money import quantize_intermediate
+from loans.models import Loan
+
+SEVERITY = {
+    "margin_warning": "warning",
+    "margin_call": "warning",
+    "margin_escalation": "critical",
+    "margin_liquidation": "critical",
+    "stale_price": "warning",
+    "limit_breach": "warning",
+}
+
+
+def _pct(v) -> str:
+    return "n/a (no collateral)" if v is None else f"{Decimal(v) * 100:.2f}%"
+
+
+def alerts_for_run(result: RunResult, *, now: datetime) -> None:
+    """Raise one alert per call opened, escalated or moved to liquidation, per loan crossing
+    its warning level, and per asset priced stale; resolve the alerts of calls met and of
+    assets priced fresh again. Rows only: delivery happens after commit."""
+    call_ids = [r[0] for r in result.opened + result.escalated + result.liquidation]
+    loan_ids = {r[1] for r in result.opened + result.escalated + result.liquidation}
+    loan_ids |= {r[0] for r in result.warnings}
+    loans = {
+        loan.pk: loan
+        for loan in Loan.objects.filter(pk__in=loan_ids).select_related("counterparty", "asset")
+    }
+    calls = {c.pk: c for c in MarginCall.objects.filter(pk__in=call_ids)}
+    specs: list[AlertSpec] = []
+
+    def call_spec(kind: str, call_id: int, loan_id: int, ltv, title: str) -> AlertSpec:
+        loan = loans[loan_id]
+        call = calls[call_id]
+        side = "on the firm by " if call.side == MarginCallSide.ON_FIRM else "on "
+        return AlertSpec(
+            kind=kind,
+            severity=SEVERITY[kind],
+            title=f"{title}: {loan.reference} {side}{loan.counterparty.code}, LTV {_pct(ltv)}",
+            body=(
+                f"Margin call MC{call_id} on {loan.reference} ({loan.direction} "
+                f"{loan.outstanding_principal} {loan.asset.symbol}, {loan.counterparty.code}). "
+                f"LTV {_pct(ltv)}; top-up to the initial LTV: USD "
+                f"{call.current_top_up_usd:.2f} after haircuts; deadline "
+                f"{call.deadline:%Y-%m-%d %H:%M} UTC."
+            ),
+            subject_type="margin_call",
+            subject_id=str(call_id),
+            subject_url=f"/risk/margin-calls/{call_id}/",
+            dedupe_key=f"{kind}:{call_id}",
+            data={"loan": loan_id, "call": call_id, "ltv": None if ltv is None else str(ltv)},
+        )
+
+    for call_id, loan_id, status, ltv in result.opened:
+        if status == MarginCallStatus.LIQUIDATION:
+            specs.append(call_spec("margin_liquidation", call_id, loan_id, ltv, "Liquidation"))
+        else:
+            specs.append(call_spec("margin_call", call_id, loan_id, ltv, "Margin call"))
+    for call_id, loan_id, ltv in result.escalated:
+        specs.append(call_spec("margin_escalation", call_id, loan_id, ltv, "Call past deadline"))
+    for call_id, loan_id, ltv in result.liquidation:
+        specs.append(call_spec("margin_liquidation", call_id, loan_id, ltv, "Liquidation"))
+    for loan_id, ltv, warning_ltv, call_ltv in result.warnings:
+        loan = loans[loan_id]
+        specs.append(
+            AlertSpec(
+                kind="margin_warning",
+                severity="warning",
+                title=f"LTV warning: {loan.reference} {loan.counterparty.code} at {_pct(ltv)}",
+                body=(
+                    f"{loan.reference} ({loan.direction} {loan.asset.symbol}, "
+                    f"{loan.counterparty.code}) reached its warning level {_pct(warning_ltv)}; "
+                    f"a margin call opens at {_pct(call_ltv)}."
+                ),
+                subject_type="loan",
+                subject_id=str(loan_id),
+                subject_url=f"/risk/loans/{loan_id}/",
+                dedupe_key=f"margin_warning:{loan_id}",
+                data={"loan": loan_id, "ltv": str(ltv)},
+            )
+        )
+    for symbol in result.stale_assets:
+        specs.append(
+            AlertSpec(
+                kind="stale_price",
+                severity="warning",
+                title=f"Stale price: {symbol}",
+                body=(
+                    f"No {symbol} price newer than the staleness limit. Valuations using it are "
+                    f"flagged stale and no margin call is issued on them until a fresh price "
+                    f"arrives ({result.stale_blocked} loan(s) at or above their call level are "
+                    f"waiting in this run)."
+                ),
+                subject_type="asset",
+                subject_id=symbol,
+                subject_url="/risk/prices/",
+                dedupe_key=f"stale_price:{symbol}",
+                data={"asset": symbol, "blocked_calls": result.stale_blocked},
+            )
+        )
+    if specs:
+        alerts_raise_many(specs, now=now)
+    for call_id, _loan_id, _ltv in result.met:
+        for kind in ("margin_call", "margin_escalation", "margin_liquidation"):
+            alerts_resolve(dedupe_key=f"{kind}:{call_id}", now=now, note="margin call met")
+    for symbol in result.fresh_assets:
+        alerts_resolve(dedupe_key=f"stale_price:{symbol}", now=now, note="fresh price received")
+
+
+# ---------------------------------------------------------------- actions on a call
+
+
+def _locked_call(call_id: int) -> MarginCall:
+    return MarginCall.objects.select_for_update().select_related("loan").get(pk=call_id)
+
+
+def margin_call_escalate(*, actor, call: MarginCall, now: datetime, reason: str) -> MarginCall:
+    """Escalate an open call before its deadline (e.g. the counterparty said it will not pay)."""
+    if not can(actor, "margin.act"):
+        raise Forbidden("Your role may not act on margin calls.")
+    if not reason.strip():
+        raise InvalidInput("Say why the call is escalated.", field="reason")
+    with transaction.atomic():
+        call = _locked_call(call.pk)
+        if call.status != MarginCallStatus.OPEN:
+            raise Conflict(f"MC{call.pk} is {call.status}; only an open call is escalated.")
+        MarginCall.objects.filter(pk=call.pk, status=MarginCallStatus.OPEN).update(
+            status=MarginCallStatus.ESCALATED, escalated_at=now
+        )
+        MarginCallEvent.objects.create(
+            call=call,
+            kind="escalated",
+            from_status="open",
+            to_status="escalated",
+            at=now,
+            actor=actor,
+            ltv=call.current_ltv,
+            note=reason,
+        )
+        _notice(call, "escalation", now)
+        alerts_raise_many(
+            [
+                AlertSpec(
+                    kind="margin_escalation",
+                    severity="critical",
+                    title=f"Call escalated: MC{call.pk} on {call.loan.reference}",
+                    body=reason,
+                    subject_type="margin_call",
+                    subject_id=str(call.pk),
+                    subject_url=f"/risk/margin-calls/{call.pk}/",
+                    dedupe_key=f"margin_escalation:{call.pk}",
+                )
+            ],
+            now=now,
+        )
+        call.refresh_from_db()
+    return call
+
+
+def _notice(call: MarginCall, kind: str, now: datetime, body: str | None = None) -> None:
+    """Record a notice outside a revaluation (the engine words its own notices in SQL)."""
+    if call.side != MarginCallSide.ON_COUNTERPARTY:
+        return
+    loan = Loan.objects.select_related("counterparty", "asset").get(pk=call.loan_id)
+    text = body or (
+        f"Margin call MC{call.pk} on loan {loan.reference} ({loan.asset.symbol}): "
+        f"{MarginCallNotice.Kind(kind).label.lower()}. LTV {_pct(call.current_ltv)}; collateral "
+        f"worth USD {call.current_top_up_usd:.2f} after haircuts is required."
+    )
+    MarginCallNotice.objects.get_or_create(
+        call=call,
+        kind=kind,
+        defaults={
+            "sent_at": now,
+            "recipient": f"{loan.counterparty.name} ({loan.counterparty.code})",
+            "subject": f"{loan.reference} {MarginCallNotice.Kind(kind).label.lower()}",
+            "body": text,
+        },
+    )
+
+
+def sell_down_quantity(
+    *,
+    exposure_usd: Decimal,
+    collateral_value_usd: Decimal,
+    initial_ltv: Decimal,
+    sale_price_usd: Decimal,
+    value_price_usd: Decimal,
+    haircut: Decimal,
+) -> Decimal:
+    """Units of one collateral holding to sell so that LTV returns to the initial LTV.
+
+    Selling x units brings in x * sale price (applied to the loan, lowering exposure) and
+    removes x * price * (1 - haircut) of collateral value:
+        (E - x*s) / (C - x*p*(1-h)) = L0   =>   x = (E - L0*C) / (s - L0*p*(1-h))
+    Never negative; the caller caps it at the holding and at what repays the whole loan."""
+    need = exposure_usd - initial_ltv * collateral_value_usd
+    if need <= 0:
+        return Decimal(0)
+    denominator = sale_price_usd - initial_ltv * value_price_usd * (1 - haircut)
+    if denominator <= 0:
+        raise Conflict("At that sale price selling collateral cannot lower the LTV.")
+    return quantize_intermediate(need / denominator)
+
+
+def margin_call_liquidate(
+    *,
+    actor,
+    call: MarginCall,
+    now: datetime,
+    position: CollateralPosition | None = None,
+    sale_price_usd: Decimal | None = None,
+    reason: str = "",
+) -> Liquidation:
+    """Sell down collateral of a call in liquidation (or escalated) to bring the loan back to
+    its initial LTV, never more than needed: computes the quantity, records the sale, applies
+    the proceeds to the loan's principal (then interest) and returns any surplus."""
+    from loans.services import interest_unsettled_before, loan_interest_settle, loan_repay
+
+    if not can(actor, "margin.act"):
+        raise Forbidden("Your role may not act on margin calls.")
+    if sale_price_usd is not None and (
+        not isinstance(sale_price_usd, Decimal)
+        or not sale_price_usd.is_finite()
+        or sale_price_usd <= 0
+    ):
+        raise InvalidInput("A sale price above zero, as a decimal string.", field="sale_price_usd")
+    with transaction.atomic():
+        call = _locked_call(call.pk)
+        if call.closed_at is not None:
+            raise Conflict(f"MC{call.pk} is closed ({call.status}).")
+        if call.status not in (MarginCallStatus.LIQUIDATION, MarginCallStatus.ESCALATED):
+            raise Conflict(
+                f"MC{call.pk} is {call.status}: collateral is sold only for a call in "
+                "liquidation or escalated past its deadline."
+            )
+        if call.side != MarginCallSide.ON_COUNTERPARTY:
+            raise Conflict("The firm's own posted collateral is liquidated by the counterparty.")
+        loan = (
+            Loan.objects.select_for_update(of=("self",))
+            .select_related("asset")
+            .get(pk=call.loan_id)
+        )
+        revalue(
+            now=now,
+            scope=Scope(kind=RevaluationRun.Scope.LOANS, loan_ids=(loan.pk,)),
+            trigger="liquidation",
+        )
+        v = LoanValuation.objects.filter(loan=loan).order_by("-valued_at", "-id").first()
+        if v is None or v.exposure_usd is None or v.stale:
+            raise Conflict("The loan cannot be valued on fresh prices: no liquidation.")
+        own = [line for line in v.lines if not line.get("pooled")]
+        if position is None:
+            if not own:
+                raise Conflict("The loan holds no collateral of its own to sell.")
+            best = max(own, key=lambda line: Decimal(line["value_usd"]))
+            position = CollateralPosition.objects.get(pk=best["position"])
+        line = next((ln for ln in v.lines if ln["position"] == position.pk), None)
+        if line is None or position.direction != PositionDirection.RECEIVED:
+            raise InvalidInput("Choose a holding that secures this loan.", field="position")
+        pos = (
+            CollateralPosition.objects.select_for_update()
+            .select_related("asset")
+            .get(pk=position.pk)
+        )
+        price = Decimal(line["price_usd"])
+        haircut = Decimal(line["haircut"])
+        sale = sale_price_usd or price
+        qty = sell_down_quantity(
+            exposure_usd=v.exposure_usd,
+            collateral_value_usd=v.collateral_value_usd,
+            initial_ltv=v.initial_ltv,
+            sale_price_usd=sale,
+            value_price_usd=price,
+            haircut=haircut,
+        )
+        # The proceeds are applied in whole units of the loan asset, so size the sale from the
+        # principal it must repay, rounded up to the loan asset's decimals, then sell whole
+        # units of the collateral asset (rounded up) that bring in at least that: the LTV
+        # reaches the target, and no more is sold than one unit of either precision.
+        loan_price = v.loan_price_usd
+        loan_step = Decimal(1).scaleb(-loan.asset.decimals)
+        step = Decimal(1).scaleb(-pos.asset.decimals)
+        repay_needed = (qty * sale / loan_price).quantize(loan_step, rounding=ROUND_UP)
+        qty = (repay_needed * loan_price / sale).quantize(step, rounding=ROUND_UP)
+        # Never more than repays everything owed, nor more than the holding.
+        repay_all = (v.exposure_usd / sale).quantize(step, rounding=ROUND_UP)
+        qty = min(qty, repay_all, pos.quantity)
+        if qty <= 0:
+            raise Conflict("The LTV is already at or below the initial LTV: nothing to sell.")
+        proceeds_usd = quantize_intermediate(qty * sale)
+        proceeds_loan = quantize_intermediate(proceeds_usd / loan_price)
+        applied_principal = min(
+            proceeds_loan.quantize(loan_step, rounding=ROUND_DOWN), loan.outstanding_principal
+        )
+        movement = CollateralMovement.objects.create(
+            position=pos,
+            kind=CollateralMovement.Kind.LIQUIDATION,
+            quantity=-qty,
+            margin_call=call,
+            actor=actor,
+            at=now,
+            reason=reason or f"sold for MC{call.pk}",
+        )
+        pos.quantity -= qty
+        pos.updated_at = now
+        pos.save(update_fields=["quantity", "updated_at"])
+        if applied_principal > 0:
+            loan_repay(
+                actor=actor,
+                loan=loan,
+                amount=applied_principal,
+                on=now.date(),
+                now=now,
+                reason=f"margin call MC{call.pk}: liquidation proceeds",
+            )
+        applied_interest = Decimal(0)
+        left = proceeds_loan - applied_principal
+        loan.refresh_from_db()
+        if loan.outstanding_principal == 0 and left > 0:
+            owed = interest_unsettled_before(loan, now.date())
+            if owed > 0:
+                settlement = loan_interest_settle(
+                    actor=actor,
+                    loan=loan,
+                    on=now.date(),
+                    now=now,
+                    reason=f"margin call MC{call.pk}: liquidation proceeds",
+                )
+                applied_interest = min(settlement.amount, left)
+        surplus_loan = max(left - applied_interest, Decimal(0))
+        surplus_usd = quantize_intermediate(surplus_loan * loan_price)
+        result = revalue(
+            now=now,
+            scope=Scope(kind=RevaluationRun.Scope.LOANS, loan_ids=(loan.pk,)),
+            trigger="liquidation",
+        )
+        del result
+        after = LoanValuation.objects.filter(loan=loan).order_by("-valued_at", "-id").first()
+        liquidation = Liquidation.objects.create(
+            call=call,
+            loan=loan,
+            position=pos,
+            quantity_sold=qty,
+            sale_price_usd=sale,
+            proceeds_usd=proceeds_usd,
+            loan_price_usd=loan_price,
+            proceeds_loan_asset=proceeds_loan,
+            applied_principal=applied_principal,
+            applied_interest=applied_interest,
+            surplus_loan_asset=surplus_loan,
+            surplus_usd=surplus_usd,
+            ltv_before=v.ltv,
+            ltv_after=after.ltv if after else None,
+            actor=actor,
+            at=now,
+        )
+        done = (
+            after is None
+            or after.exposure_usd in (None, 0)
+            or (after.ltv is not None and after.ltv <= after.initial_ltv)
+        )
+        text = (
+            f"Liquidation for margin call MC{call.pk} on {loan.reference}: sold {qty} "
+            f"{pos.asset.symbol} at USD {sale} for USD {proceeds_usd:.2f}; applied "
+            f"{applied_principal} {loan.asset.symbol} to principal and {applied_interest} to "
+            f"interest; surplus {surplus_loan} {loan.asset.symbol} (USD {surplus_usd:.2f}) "
+            f"returned. LTV {_pct(v.ltv)} -> {_pct(liquidation.ltv_after)}."
+        )
+        MarginCallEvent.objects.create(
+            call=call,
+            kind="liquidated",
+            from_status=call.status,
+            to_status="liquidation",
+            at=now,
+            actor=actor,
+            ltv=liquidation.ltv_after,
+            note=text,
+            data={"liquidation": liquidation.pk, "movement": movement.pk},
+        )
+        fields = {"current_ltv": liquidation.ltv_after, "last_valued_at": now}
+        if call.status == MarginCallStatus.ESCALATED:
+            fields.update(status=MarginCallStatus.LIQUIDATION, liquidation_at=now)
+        if done:
+            fields.update(closed_at=now, resolution="collateral sold down to the initial LTV")
+        MarginCall.objects.filter(pk=call.pk).update(**fields)
+        call.refresh_from_db()
+        _notice(call, "liquidation_done", now, body=text)
+        if done:
+            alerts_resolve(dedupe_key=f"margin_liquidation:{call.pk}", now=now, note=text[:300])
+    return liquidation

@@ -1,0 +1,612 @@
+"""Stress-test and concentration-limit pages. Every action posts to a view that calls the same
+service as the API (collateral/stress.py, collateral/limits.py)."""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Decimal
+from types import SimpleNamespace
+from typing import Any
+
+import django_filters
+from django import forms
+from django.contrib import messages
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.utils.functional import cached_property
+
+from collateral import limits as limits_service
+from collateral import selectors, stress
+from collateral.models import (
+    TENOR_BUCKETS,
+    ConcentrationLimit,
+    LimitKind,
+    StressRun,
+    StressScenario,
+)
+from financing import clock
+from financing.accounts.roles import can
+from financing.dashboard.registry import NavItem, register_nav
+from financing.dashboard.tables import Column, TablePageView
+from financing.errors import DomainError
+from financing.money import format_amount
+from financing.refdata.models import Asset, Counterparty
+
+register_nav(NavItem("Risk", "Stress tests", "collateral:stress", "collateral.view", order=70))
+register_nav(
+    NavItem("Risk", "Concentration limits", "collateral:limits", "collateral.view", order=80)
+)
+
+BAND_TONE = {
+    "ok": "ok",
+    "warning": "warn",
+    "call": "bad",
+    "liquidation": "bad",
+    "unknown": "neutral",
+}
+STATUS_TONE = {"ok": "ok", "soft": "warn", "hard": "bad"}
+STATUS_LABEL = {"ok": "within limits", "soft": "over soft", "hard": "over hard"}
+
+
+def _d(value) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+def pct(value, *, none: str = "no collateral") -> str:
+    value = _d(value)
+    return none if value is None else f"{format_amount(value * 100, 2)}%"
+
+
+def usd(value) -> str:
+    value = _d(value)
+    if value is None:
+        return ""
+    return f"{value.quantize(Decimal('0.01'), rounding=ROUND_HALF_EVEN):,} USD"
+
+
+def shock_text(value) -> str:
+    value = _d(value)
+    if value is None:
+        return ""
+    sign = "+" if value > 0 else ""
+    return f"{sign}{format_amount(value * 100)}%"
+
+
+def shocks_text(shocks: dict) -> str:
+    return ", ".join(f"{sym} {shock_text(v)}" for sym, v in sorted((shocks or {}).items()))
+
+
+def _form_errors(form) -> str:
+    return "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
+
+
+# ---------------------------------------------------------------- stress tests
+
+
+class ShockForm(forms.Form):
+    """One optional shock per priced asset (a fraction: -0.30 = 30% down), and an optional
+    name to save them as a scenario."""
+
+    save_as = forms.CharField(
+        required=False,
+        max_length=stress.NAME_MAX,
+        label="Save as scenario",
+        help_text="Optional: a name to keep these shocks (an existing name is replaced).",
+    )
+    description = forms.CharField(required=False, max_length=stress.DESCRIPTION_MAX)
+
+    def __init__(self, *args, symbols: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.symbols = symbols
+        for symbol in symbols:
+            self.fields[f"shock_{symbol}"] = forms.DecimalField(
+                required=False,
+                max_digits=38,
+                decimal_places=18,
+                label=symbol,
+                widget=forms.TextInput(
+                    attrs={"inputmode": "decimal", "placeholder": "0", "size": 8}
+                ),
+            )
+
+    def shocks(self) -> dict[str, Decimal]:
+        out = {}
+        for symbol in self.symbols:
+            value = self.cleaned_data.get(f"shock_{symbol}")
+            if value is not None and value != 0:
+                out[symbol] = value
+        return out
+
+    def shock_field(self, symbol: str):
+        return self[f"shock_{symbol}"]
+
+
+class StressRunFilter(django_filters.FilterSet):
+    scenario = django_filters.ModelChoiceFilter(
+        queryset=StressScenario.objects.order_by("name"),
+        to_field_name="name",
+        empty_label="any scenario",
+    )
+    since = django_filters.DateFilter(
+        field_name="run_at",
+        lookup_expr="date__gte",
+        label="From (UTC)",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    until = django_filters.DateFilter(
+        field_name="run_at",
+        lookup_expr="date__lte",
+        label="To (UTC)",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+
+    class Meta:
+        model = StressRun
+        fields = []
+
+
+def _run_link(run: StressRun) -> str:
+    return reverse("collateral:stress-run", args=[run.pk])
+
+
+class StressView(TablePageView):
+    """The shock form, the saved scenarios and the past runs (the table, exportable)."""
+
+    title = "Stress tests"
+    capability = "collateral.view"
+    post_capability = "stress.run"
+    template_name = "collateral/stress.html"
+    filterset_class = StressRunFilter
+    export_name = "stress-runs"
+    paginate_by = 25
+    columns = [
+        Column("id", "Run", value=lambda r: f"#{r.pk}", link=_run_link),
+        Column("run_at", "Run at"),
+        Column("run_by.username", "By"),
+        Column("scenario.name", "Scenario"),
+        Column("shocks", "Shocks", value=lambda r: shocks_text(r.shocks)),
+        Column("loans_valued", "Loans valued", numeric=True),
+        Column("loans_call", "Call", numeric=True),
+        Column("loans_liquidation", "Liquidation", numeric=True),
+        Column(
+            "shortfall_usd", "Lend shortfall", value=lambda r: usd(r.shortfall_usd), numeric=True
+        ),
+        Column("top_up_usd", "Borrow top-up", value=lambda r: usd(r.top_up_usd), numeric=True),
+        Column(
+            "uncovered",
+            "Uncovered",
+            numeric=True,
+            value=lambda r: usd(stress.run_totals(r).get("uncovered_usd")),
+        ),
+    ]
+
+    def get_queryset(self):
+        # The per-loan results stay in the database: the list shows the totals only.
+        return (
+            StressRun.objects.select_related("scenario", "run_by")
+            .defer("results")
+            .order_by("-run_at", "-id")
+        )
+
+    @cached_property
+    def priced_assets(self) -> list[dict[str, Any]]:
+        return selectors.prices_latest(now=clock.now())
+
+    def shock_form(self, data=None, initial=None) -> ShockForm:
+        return ShockForm(data, initial=initial, symbols=[p["asset"] for p in self.priced_assets])
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        scenarios = list(StressScenario.objects.select_related("created_by").order_by("name"))
+        loaded = None
+        wanted = self.request.GET.get("scenario_id")
+        if wanted and wanted.isdigit():
+            loaded = next((s for s in scenarios if s.pk == int(wanted)), None)
+        form = kwargs.get("shock_form")
+        if form is None:
+            initial = {}
+            if loaded is not None:
+                initial = {f"shock_{sym}": v for sym, v in loaded.shocks.items()}
+            form = self.shock_form(initial=initial)
+        unknown = sorted(set(loaded.shocks) - set(form.symbols)) if loaded else []
+        ctx.update(
+            can_run=can(self.request.user, "stress.run"),
+            shock_form=form,
+            asset_rows=[{**p, "field": form.shock_field(p["asset"])} for p in self.priced_assets],
+            scenarios=[{"obj": s, "shocks_text": shocks_text(s.shocks)} for s in scenarios],
+            loaded=loaded,
+            loaded_unpriced=unknown,
+        )
+        return ctx
+
+    def post(self, request, *args, **kwargs):
+        now = clock.now()
+        scenario_id = request.POST.get("scenario")
+        try:
+            if scenario_id:
+                scenario = get_object_or_404(StressScenario, pk=scenario_id)
+                run = stress.stress_run(actor=request.user, shocks=None, scenario=scenario, now=now)
+            else:
+                form = self.shock_form(request.POST)
+                if not form.is_valid():
+                    messages.error(request, f"Stress test: {_form_errors(form)}")
+                    return self._invalid(form)
+                shocks = form.shocks()
+                scenario = None
+                if form.cleaned_data["save_as"]:
+                    scenario, _ = stress.stress_scenario_save(
+                        actor=request.user,
+                        name=form.cleaned_data["save_as"],
+                        shocks=shocks,
+                        description=form.cleaned_data["description"],
+                        now=now,
+                    )
+                run = stress.stress_run(
+                    actor=request.user, shocks=shocks, scenario=scenario, now=now
+                )
+        except DomainError as exc:
+            messages.error(request, f"Stress test: {exc.message}")
+            if scenario_id:
+                return redirect("collateral:stress")
+            return self._invalid(form)
+        messages.success(
+            request,
+            f"Stress test #{run.pk}: {run.loans_call} loan(s) at call and "
+            f"{run.loans_liquidation} at liquidation; lend shortfall {usd(run.shortfall_usd)}.",
+        )
+        return redirect("collateral:stress-run", run.pk)
+
+    def _invalid(self, form):
+        ctx = self.get_context_data(shock_form=form)
+        return self.render_to_response(ctx, status=400)
+
+
+class StressResultFilterForm(forms.Form):
+    band = forms.ChoiceField(
+        required=False,
+        choices=[("", "call & liquidation"), ("call", "call"), ("liquidation", "liquidation")],
+    )
+    direction = forms.ChoiceField(
+        required=False, choices=[("", "lend & borrow"), ("lend", "lend"), ("borrow", "borrow")]
+    )
+    counterparty = forms.CharField(required=False, max_length=32)
+    newly = forms.ChoiceField(
+        required=False,
+        label="Crossing",
+        choices=[("", "any"), ("yes", "newly crossing"), ("no", "already there")],
+    )
+
+
+def _loan_link(row: dict) -> str:
+    return reverse("loans:detail", args=[row["loan"]])
+
+
+class StressRunView(TablePageView):
+    """One run: its shocks and prices, the summary, and the loans reaching call or liquidation
+    (the table, exportable)."""
+
+    capability = "collateral.view"
+    template_name = "collateral/stress_run.html"
+    export_name = "stress-test"
+    columns = [
+        Column("reference", "Loan", link=_loan_link),
+        Column("counterparty", "Counterparty"),
+        Column("asset", "Asset"),
+        Column("direction", "Direction"),
+        Column("status", "Status"),
+        Column("exposure_usd", "Exposure", value=lambda r: usd(r["exposure_usd"]), numeric=True),
+        Column(
+            "collateral_value_usd",
+            "Collateral value",
+            value=lambda r: usd(r["collateral_value_usd"]),
+            numeric=True,
+        ),
+        Column(
+            "current_ltv",
+            "LTV now",
+            value=lambda r: pct(
+                r["current_ltv"], none="—" if r["current_band"] is None else "no collateral"
+            ),
+            numeric=True,
+        ),
+        Column("ltv", "Stressed LTV", value=lambda r: pct(r["ltv"]), numeric=True),
+        Column("band", "Band", badge=lambda r: BAND_TONE.get(r["band"], "neutral")),
+        Column("call_ltv", "Call at", value=lambda r: pct(r["call_ltv"]), numeric=True),
+        Column(
+            "liquidation_ltv",
+            "Liquidation at",
+            value=lambda r: pct(r["liquidation_ltv"]),
+            numeric=True,
+        ),
+        Column(
+            "top_up_usd", "Top-up to initial", value=lambda r: usd(r["top_up_usd"]), numeric=True
+        ),
+        Column("uncovered_usd", "Uncovered", value=lambda r: usd(r["uncovered_usd"]), numeric=True),
+        Column(
+            "newly",
+            "Newly crossing",
+            value=lambda r: "new" if r.get("newly") else "already",
+            badge=lambda r: "warn" if r.get("newly") else "neutral",
+        ),
+        Column(
+            "stale",
+            "Stale price",
+            value=lambda r: "stale" if r.get("stale") else "",
+            badge=lambda r: "warn" if r.get("stale") else None,
+        ),
+    ]
+
+    @cached_property
+    def run(self) -> StressRun:
+        return get_object_or_404(
+            StressRun.objects.select_related("scenario", "run_by"), pk=self.kwargs["pk"]
+        )
+
+    @property
+    def title(self) -> str:  # type: ignore[override]
+        return f"Stress test #{self.run.pk}"
+
+    def get_queryset(self):
+        return list(self.run.results or [])
+
+    def filtered(self):
+        rows = self.get_queryset()
+        form = StressResultFilterForm(self.request.GET or None)
+        # The shared filters template reads `filterset.form`.
+        self.filterset = SimpleNamespace(form=form)
+        if not form.is_bound:
+            return rows
+        if not form.is_valid():
+            return []
+        d = form.cleaned_data
+        if d["band"]:
+            rows = [r for r in rows if r["band"] == d["band"]]
+        if d["direction"]:
+            rows = [r for r in rows if r["direction"] == d["direction"]]
+        if d["counterparty"]:
+            wanted = d["counterparty"].strip().upper()
+            rows = [r for r in rows if r["counterparty"].upper() == wanted]
+        if d["newly"]:
+            rows = [r for r in rows if bool(r.get("newly")) == (d["newly"] == "yes")]
+        return rows
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        run = self.run
+        totals = stress.run_totals(run)
+        prices = stress.run_prices(run)
+        worst = (run.results or [])[:20]
+        ctx.update(
+            run=run,
+            totals=totals,
+            shocks_text=shocks_text(run.shocks),
+            summary={
+                "shortfall": usd(run.shortfall_usd),
+                "top_up": usd(run.top_up_usd),
+                "uncovered": usd(totals.get("uncovered_usd")),
+                "lend_exposure": usd(totals.get("lend_exposure_usd")),
+                "lend_collateral": usd(totals.get("lend_collateral_value_usd")),
+            },
+            price_rows=[
+                {
+                    "asset": sym,
+                    "market": p.get("market_price_usd"),
+                    "shocked": p.get("shocked_price_usd"),
+                    "shock": shock_text(p.get("shock")) if _d(p.get("shock")) else "—",
+                    "as_of": p.get("as_of"),
+                    "stale": p.get("stale"),
+                }
+                for sym, p in sorted(prices.items())
+            ],
+            capped=len(run.results or []) < totals.get("loans_crossing", 0),
+            chart={
+                "labels": [f"{r['reference']} {r['counterparty']}" for r in worst],
+                # No collateral has no LTV: drawn at the liquidation level, marked in the table.
+                "current": [
+                    float(_d(r["current_ltv"]) * 100) if r["current_ltv"] is not None else None
+                    for r in worst
+                ],
+                "stressed": [
+                    float((_d(r["ltv"]) or _d(r["liquidation_ltv"])) * 100) for r in worst
+                ],
+            },
+            can_run=can(self.request.user, "stress.run"),
+        )
+        return ctx
+
+
+# ---------------------------------------------------------------- concentration limits
+
+
+class LimitForm(forms.Form):
+    kind = forms.ChoiceField(choices=LimitKind.choices)
+    key = forms.CharField(
+        max_length=32,
+        label="Counterparty, asset or tenor bucket",
+        widget=forms.TextInput(attrs={"list": "limit-keys", "autocomplete": "off"}),
+        help_text="A counterparty code, an asset symbol or a tenor bucket ("
+        + ", ".join(b[0] for b in TENOR_BUCKETS)
+        + ").",
+    )
+    soft_limit_usd = forms.DecimalField(
+        max_digits=38,
+        decimal_places=2,
+        min_value=0,
+        label="Soft limit (USD)",
+        help_text="Above it: a warning alert.",
+    )
+    hard_limit_usd = forms.DecimalField(
+        max_digits=38,
+        decimal_places=2,
+        min_value=0,
+        label="Hard limit (USD)",
+        help_text="Above it: a critical alert, and a booking "
+        "that would pass it needs an extra approval.",
+    )
+    reason = forms.CharField(required=False, max_length=500)
+
+
+class LimitFilterForm(forms.Form):
+    kind = forms.ChoiceField(required=False, choices=[("", "any kind"), *LimitKind.choices])
+    status = forms.ChoiceField(required=False, choices=[("", "any status"), *STATUS_LABEL.items()])
+
+
+class LimitsView(TablePageView):
+    """Every limit with its usage now (bars), the form to set one, and the largest exposures
+    that no limit caps."""
+
+    title = "Concentration limits"
+    capability = "collateral.view"
+    post_capability = "risk.configure"
+    template_name = "collateral/limits.html"
+    export_name = "concentration-limits"
+    paginate_by = 100
+    columns = [
+        Column("kind", "Kind", value=lambda u: LimitKind(u["kind"]).label),
+        Column("key", "Applies to"),
+        Column("exposure_usd", "Exposure", value=lambda u: usd(u["exposure_usd"]), numeric=True),
+        Column(
+            "soft_limit_usd", "Soft limit", value=lambda u: usd(u["soft_limit_usd"]), numeric=True
+        ),
+        Column(
+            "hard_limit_usd", "Hard limit", value=lambda u: usd(u["hard_limit_usd"]), numeric=True
+        ),
+        Column(
+            "utilisation", "Used (of hard)", value=lambda u: pct(u["utilisation"]), numeric=True
+        ),
+        Column(
+            "status",
+            "Status",
+            value=lambda u: STATUS_LABEL[u["status"]],
+            badge=lambda u: STATUS_TONE[u["status"]],
+        ),
+        Column(
+            "headroom_usd", "Headroom to hard", value=lambda u: usd(u["headroom_usd"]), numeric=True
+        ),
+        Column("loans", "Loans", numeric=True),
+        Column("unpriced_loans", "Unpriced loans", numeric=True),
+        Column("updated_by", "Set by"),
+        Column("updated_at", "Set at"),
+    ]
+
+    @cached_property
+    def now(self):
+        return clock.now()
+
+    @cached_property
+    def exposure(self) -> dict:
+        return limits_service.limits_exposure(self.now)
+
+    def get_queryset(self):
+        rows = limits_service.limits_usage(self.now, exposure=self.exposure)
+        for u in rows:
+            u["bar_pct"] = float(min(u["utilisation"], Decimal(1)) * 100)
+            u["text"] = {
+                "exposure": usd(u["exposure_usd"]),
+                "soft": usd(u["soft_limit_usd"]),
+                "hard": usd(u["hard_limit_usd"]),
+                "used": pct(u["utilisation"]),
+                "status": STATUS_LABEL[u["status"]],
+                "headroom": usd(u["headroom_usd"]),
+            }
+            u["status_tone"] = STATUS_TONE[u["status"]]
+            u["soft_pct"] = float(min(u["soft_mark"], Decimal(1)) * 100)
+        return rows
+
+    def filtered(self):
+        rows = self.get_queryset()
+        form = LimitFilterForm(self.request.GET or None)
+        self.filterset = SimpleNamespace(form=form)
+        if not form.is_bound:
+            return rows
+        if not form.is_valid():
+            return []
+        if form.cleaned_data["kind"]:
+            rows = [u for u in rows if u["kind"] == form.cleaned_data["kind"]]
+        if form.cleaned_data["status"]:
+            rows = [u for u in rows if u["status"] == form.cleaned_data["status"]]
+        return rows
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        limited = set(ConcentrationLimit.objects.values_list("kind", "key"))
+        unlimited = []
+        for kind, groups in self.exposure.items():
+            for key, g in groups.items():
+                if (kind, key) not in limited and g["exposure_usd"] > 0:
+                    unlimited.append(
+                        {
+                            "kind": LimitKind(kind).label,
+                            "kind_key": kind,
+                            "key": key,
+                            "exposure": usd(g["exposure_usd"]),
+                            "value": g["exposure_usd"],
+                            "loans": g["loans"],
+                        }
+                    )
+        unlimited.sort(key=lambda x: -x["value"])
+        can_set = can(self.request.user, "risk.configure")
+        form = kwargs.get("limit_form")
+        if form is None and can_set:
+            initial = {}
+            # "Change" links prefill the form with a limit's kind, key and figures.
+            kind, key = self.request.GET.get("set_kind"), self.request.GET.get("set_key")
+            if kind in LimitKind.values and key:
+                initial = {"kind": kind, "key": key}
+                row = ConcentrationLimit.objects.filter(kind=kind, key=key).first()
+                if row is not None:
+                    initial.update(
+                        soft_limit_usd=row.soft_limit_usd.quantize(Decimal("0.01")),
+                        hard_limit_usd=row.hard_limit_usd.quantize(Decimal("0.01")),
+                    )
+            form = LimitForm(initial=initial)
+        ctx.update(
+            can_set=can_set,
+            limit_form=form,
+            unlimited=unlimited[:15],
+            as_of=self.now,
+            key_options=(
+                list(Counterparty.objects.order_by("code").values_list("code", flat=True))
+                + list(
+                    Asset.objects.filter(is_active=True)
+                    .order_by("symbol")
+                    .values_list("symbol", flat=True)
+                )
+                + [b[0] for b in TENOR_BUCKETS]
+            )
+            if can_set
+            else [],
+        )
+        return ctx
+
+    def post(self, request, *args, **kwargs):
+        form = LimitForm(request.POST)
+        if form.is_valid():
+            d = form.cleaned_data
+            try:
+                row = limits_service.limit_set(
+                    actor=request.user,
+                    kind=d["kind"],
+                    key=d["key"],
+                    soft_limit_usd=d["soft_limit_usd"],
+                    hard_limit_usd=d["hard_limit_usd"],
+                    now=clock.now(),
+                    reason=d["reason"],
+                )
+            except DomainError as exc:
+                for field, msgs in (exc.errors or {}).items():
+                    for msg in msgs:
+                        form.add_error(field if field in form.fields else None, msg)
+                if not exc.errors:
+                    form.add_error(None, exc.message)
+            else:
+                messages.success(
+                    request,
+                    f"Limit on {limits_service.limit_label(row.kind, row.key)} set: soft "
+                    f"{usd(row.soft_limit_usd)}, hard {usd(row.hard_limit_usd)}. Alerts follow "
+                    "at the next limit check.",
+                )
+                return redirect("collateral:limits")
+        messages.error(request, f"Limit not set: {_form_errors(form)}")
+        return self.render_to_response(self.get_context_data(limit_form=form), status=400)
