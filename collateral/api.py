@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import django_filters
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -34,6 +35,7 @@ from financing.refdata.models import Asset, Counterparty, Venue
 from loans.models import Loan
 
 MAX_PRICES_PER_POST = 1000
+MOVEMENT_REQUEST_KINDS = [("top_up", "top_up"), ("release", "release")]
 _AMOUNT = AmountField()
 
 
@@ -341,7 +343,7 @@ class MovementInSerializer(StrictSerializer):
     asset = serializers.CharField(max_length=32)
     quantity = AmountField()
     venue = serializers.CharField(max_length=32)
-    kind = serializers.ChoiceField(choices=[("top_up", "top_up"), ("release", "release")])
+    kind = serializers.ChoiceField(choices=MOVEMENT_REQUEST_KINDS)
     reason = serializers.CharField(**_REASON)
 
 
@@ -371,17 +373,17 @@ class SubstitutionInSerializer(StrictSerializer):
 def _movement(request, *, loan=None, counterparty=None, direction=None, data):
     asset = _resolve(Asset, "symbol", data["asset"], "asset")
     venue = _resolve(Venue, "code", data["venue"], "venue")
-    kwargs = dict(
-        actor=request.user,
-        asset=asset,
-        venue=venue,
-        quantity=data["quantity"],
-        now=clock.now(),
-        loan=loan,
-        counterparty=counterparty,
-        direction=direction,
-        reason=data["reason"],
-    )
+    kwargs = {
+        "actor": request.user,
+        "asset": asset,
+        "venue": venue,
+        "quantity": data["quantity"],
+        "now": clock.now(),
+        "loan": loan,
+        "counterparty": counterparty,
+        "direction": direction,
+        "reason": data["reason"],
+    }
     if data["kind"] == "release":
         return accepted(services.collateral_release_request(**kwargs))
     movement = services.collateral_top_up(**kwargs)
@@ -509,6 +511,7 @@ class LoanValuationView(APIView):
     permission_classes = [RolePermission]
     capabilities = {"GET": "collateral.view"}
 
+    @extend_schema(responses={200: OpenApiTypes.OBJECT, 404: OpenApiTypes.OBJECT})
     def get(self, request, loan_id: int):
         loan = get_object_or_404(Loan, pk=loan_id)
         v = selectors.loan_valuation_latest(loan)

@@ -4,7 +4,8 @@ and margin): validate, call one service or selector, serialize."""
 from __future__ import annotations
 
 import django_filters
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -285,7 +286,14 @@ class LimitViewSet(IdempotencyMixin, mixins.ListModelMixin, viewsets.GenericView
         )
         return Response(LimitSerializer(row).data, status=status.HTTP_201_CREATED)
 
-    @action(detail=False, methods=["get"])
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("kind", str, enum=list(LimitKind.values)),
+            OpenApiParameter("status", str, enum=list(_USAGE_STATUSES)),
+        ],
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    @action(detail=False, methods=["get"], filterset_class=None, pagination_class=None)
     def exposure(self, request):
         """Usage of every limit now (`?kind=`, `?status=ok|soft|hard` filter), and the lend
         book's exposure by counterparty, asset and tenor bucket (`book`)."""

@@ -103,7 +103,15 @@ def _policy(field: str, default: str) -> str:
 def _loans_sql(scope: Scope) -> str:
     where = ["l.status IN ('active', 'recalled', 'defaulted')"]
     if scope.kind == RevaluationRun.Scope.LOANS:
-        where.append("l.id = ANY(%(loan_ids)s)")
+        # With pooled collateral, every loan sharing the pool is revalued: the shares move.
+        where.append(
+            """(l.id = ANY(%(loan_ids)s)
+            OR (l.counterparty_id IN (SELECT counterparty_id FROM loans_loan
+                                      WHERE id = ANY(%(loan_ids)s))
+                AND EXISTS (SELECT 1 FROM collateral_collateralposition cp
+                            WHERE cp.loan_id IS NULL AND cp.counterparty_id = l.counterparty_id
+                              AND cp.quantity > 0)))"""
+        )
     elif scope.kind == RevaluationRun.Scope.TOUCHED:
         # Loans whose asset or any collateral (own or pooled) is in the touched assets; with
         # pooled collateral the whole counterparty is revalued, since the pool is shared.
@@ -439,9 +447,9 @@ _NOTICES_SQL = """
 INSERT INTO collateral_margincallnotice (call_id, kind, sent_at, recipient, subject, body)
 SELECT c.id, %(kind)s, %(now)s, cp.name || ' (' || cp.code || ')',
        'L' || l.id || ' ' || %(subject)s,
-       format(%(body)s, 'L' || l.id, a.symbol, l.outstanding_principal::text,
+       format(%(body)s, 'L' || l.id, a.symbol, trim_scale(l.outstanding_principal)::text,
               COALESCE(round(c.current_ltv * 100, 2)::text, 'n/a (no collateral)'),
-              round(v.call_ltv * 100, 2)::text, round(c.current_top_up_usd, 2)::text,
+              round(v.call_ltv * 100, 2)::text, to_char(round(c.current_top_up_usd, 2), 'FM999,999,999,999,990.00'),
               to_char(c.deadline AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI "UTC"'),
               round(v.initial_ltv * 100, 2)::text, round(v.liquidation_ltv * 100, 2)::text)
 FROM collateral_margincall c

@@ -9,16 +9,6 @@ from django.db import connection
 from django.db.models import Q, QuerySet
 
 from collateral.engine import stale_after
-from financing.api.fields import AmountField
-
-_AMOUNT = AmountField()
-
-
-def _s(value) -> str | None:
-    """Decimal as the API writes it: a string without trailing zeros."""
-    return None if value is None else _AMOUNT.to_representation(value)
-
-
 from collateral.models import (
     CollateralPosition,
     Liquidation,
@@ -28,7 +18,16 @@ from collateral.models import (
     MarginCallEvent,
     MarginCallNotice,
 )
+from financing.api.fields import AmountField
 from loans.models import Loan
+
+_AMOUNT = AmountField()
+
+
+def _s(value) -> str | None:
+    """Decimal as the API writes it: a string without trailing zeros."""
+    return None if value is None else _AMOUNT.to_representation(value)
+
 
 _LATEST_SQL = """
 SELECT a.symbol, a.decimals, a.is_stablecoin, p.id, p.price_usd, p.as_of, p.source,

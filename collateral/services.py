@@ -5,6 +5,7 @@ Margin-call actions live in collateral/margin.py, the whole-book engine in colla
 
 from __future__ import annotations
 
+import itertools
 import re
 import uuid
 from dataclasses import dataclass
@@ -280,7 +281,7 @@ def margin_policy_set(
     if isinstance(cure, bool) or not isinstance(cure, int) or not 1 <= cure <= 720:
         raise InvalidInput("A whole number of hours from 1 to 720.", field="cure_hours")
     ladder = ["release_ltv", "initial_ltv", "warning_ltv", "call_ltv", "liquidation_ltv"]
-    for low, high in zip(ladder, ladder[1:], strict=False):
+    for low, high in itertools.pairwise(ladder):
         if clean[low] >= clean[high]:
             raise InvalidInput(f"{low} must be below {high}.", field=high)
     with transaction.atomic():

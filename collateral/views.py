@@ -4,6 +4,8 @@ view that calls the same service as the API."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import django_filters
 from django import forms
 from django.conf import settings
@@ -44,6 +46,14 @@ CALL_TONE = {
     MarginCallStatus.LIQUIDATION: "bad",
     MarginCallStatus.MET: "ok",
 }
+EVENT_LABELS = {
+    "opened": "Opened",
+    "top_up": "Top-up received",
+    "met": "Met",
+    "escalated": "Escalated",
+    "liquidation": "Liquidation level reached",
+    "liquidated": "Collateral sold",
+}
 BAND_TONE = {
     "ok": "ok",
     "warning": "warn",
@@ -58,7 +68,15 @@ def pct(value) -> str:
 
 
 def usd(value) -> str:
-    return "" if value is None else f"{format_amount(value, 2)} USD"
+    return "" if value is None else f"{value:,.2f} USD"
+
+
+def levels(v) -> str:
+    """A valuation's margin levels as percentages."""
+    return " · ".join(
+        f"{name} {pct(getattr(v, f'{name}_ltv'))}"
+        for name in ("release", "initial", "warning", "call", "liquidation")
+    )
 
 
 def _errors(form) -> str:
@@ -159,7 +177,7 @@ class HaircutForm(forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["asset"].choices = _asset_choices()
-        self.fields["venue"].choices = [("", "any venue")] + _venue_choices()
+        self.fields["venue"].choices = [("", "any venue"), *_venue_choices()]
         self.fields["counterparty"].choices = [("", "any counterparty")] + [
             (c.code, c.code) for c in Counterparty.objects.order_by("code")
         ]
@@ -178,7 +196,7 @@ class PolicyForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["asset"].choices = [("", "any asset")] + _asset_choices()
+        self.fields["asset"].choices = [("", "any asset"), *_asset_choices()]
         self.fields["counterparty"].choices = [("", "any counterparty")] + [
             (c.code, c.code) for c in Counterparty.objects.order_by("code")
         ]
@@ -229,13 +247,13 @@ class RiskDashboardView(CapabilityRequiredMixin, TemplateView):
             stale_prices=[p for p in prices if p["stale"]],
             last_run=last,
             latest_run=RevaluationRun.objects.first(),
-            can_revalue=can(self.request.user, "jobs.run"),
+            can_revalue=can(self.request.user, "margin.act"),
         )
         return ctx
 
 
 class RevalueNowView(CapabilityRequiredMixin, View):
-    capability = "jobs.run"
+    capability = "margin.act"
 
     def post(self, request):
         try:
@@ -377,7 +395,15 @@ class MarginCallDetailView(CapabilityRequiredMixin, TemplateView):
             state=state,
             valuation=state.valuation if state else None,
             positions=positions,
-            events=detail["events"],
+            events=[
+                {
+                    **e,
+                    "label": EVENT_LABELS.get(e["kind"], e["kind"]),
+                    "ltv": pct(Decimal(e["ltv"])) if e["ltv"] is not None else "",
+                }
+                for e in detail["events"]
+            ],
+            levels=levels(state.valuation) if state else "",
             notices=detail["notices"],
             liquidations=detail["liquidations"],
             actions=actions,
@@ -495,6 +521,7 @@ class LoanCollateralView(CapabilityRequiredMixin, TemplateView):
             loan=loan,
             valuation=valuation,
             v_ltv=pct(valuation.ltv) if valuation else "",
+            levels=levels(valuation) if valuation else "",
             band_tone=BAND_TONE.get(valuation.band, "neutral") if valuation else "neutral",
             positions=selectors.positions_for_loan(loan),
             movements=CollateralMovement.objects.filter(position__loan=loan).select_related(
@@ -552,15 +579,15 @@ class LoanCollateralActionView(CapabilityRequiredMixin, View):
                 )
                 text = "Substitution booked (both legs)."
             else:
-                kwargs = dict(
-                    actor=request.user,
-                    loan=loan,
-                    asset=Asset.objects.get(symbol=d["asset"]),
-                    venue=Venue.objects.get(code=d["venue"]),
-                    quantity=d["quantity"],
-                    now=now,
-                    reason=d["reason"],
-                )
+                kwargs = {
+                    "actor": request.user,
+                    "loan": loan,
+                    "asset": Asset.objects.get(symbol=d["asset"]),
+                    "venue": Venue.objects.get(code=d["venue"]),
+                    "quantity": d["quantity"],
+                    "now": now,
+                    "reason": d["reason"],
+                }
                 if action == "release":
                     a = services.collateral_release_request(**kwargs)
                     text = f"Release requested: approval #{a.pk} waits for another user."
@@ -628,16 +655,16 @@ class CounterpartyCollateralActionView(CapabilityRequiredMixin, View):
             messages.error(request, f"Pooled collateral: {_errors(form)}")
             return back
         d = form.cleaned_data
-        kwargs = dict(
-            actor=request.user,
-            counterparty=cp,
-            direction=d["direction"],
-            asset=Asset.objects.get(symbol=d["asset"]),
-            venue=Venue.objects.get(code=d["venue"]),
-            quantity=d["quantity"],
-            now=clock.now(),
-            reason=d["reason"],
-        )
+        kwargs = {
+            "actor": request.user,
+            "counterparty": cp,
+            "direction": d["direction"],
+            "asset": Asset.objects.get(symbol=d["asset"]),
+            "venue": Venue.objects.get(code=d["venue"]),
+            "quantity": d["quantity"],
+            "now": clock.now(),
+            "reason": d["reason"],
+        }
         try:
             if action == "release":
                 a = services.collateral_release_request(**kwargs)

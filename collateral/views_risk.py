@@ -3,6 +3,7 @@ service as the API (collateral/stress.py, collateral/limits.py)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from types import SimpleNamespace
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import django_filters
 from django import forms
 from django.contrib import messages
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils.functional import cached_property
@@ -225,7 +227,9 @@ class StressView(TablePageView):
         scenario_id = request.POST.get("scenario")
         try:
             if scenario_id:
-                scenario = get_object_or_404(StressScenario, pk=scenario_id)
+                if not scenario_id.isdigit():
+                    raise Http404("No such scenario.")
+                scenario = get_object_or_404(StressScenario, pk=int(scenario_id))
                 run = stress.stress_run(actor=request.user, shocks=None, scenario=scenario, now=now)
             else:
                 form = self.shock_form(request.POST)
@@ -394,7 +398,7 @@ class StressRunView(TablePageView):
                     "market": p.get("market_price_usd"),
                     "shocked": p.get("shocked_price_usd"),
                     "shock": shock_text(p.get("shock")) if _d(p.get("shock")) else "—",
-                    "as_of": p.get("as_of"),
+                    "as_of": datetime.fromisoformat(p["as_of"]) if p.get("as_of") else None,
                     "stale": p.get("stale"),
                 }
                 for sym, p in sorted(prices.items())

@@ -257,6 +257,16 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Choice sets sharing a field name across apps get their own schema names.
+    "ENUM_NAME_OVERRIDES": {
+        "LoanDirectionEnum": "loans.models.Direction",
+        "PositionDirectionEnum": "collateral.models.PositionDirection",
+        "MovementKindEnum": "collateral.models.CollateralMovement.Kind",
+        "MovementRequestKindEnum": "collateral.api.MOVEMENT_REQUEST_KINDS",
+        "VenueKindEnum": "financing.refdata.models.VenueKind",
+        "CounterpartyKindEnum": "financing.refdata.models.CounterpartyKind",
+        "LimitKindEnum": "collateral.models.LimitKind",
+    },
 }
 # Collateral and margin (domain.md): the house default margin terms when no policy applies,
 # the price staleness limit, the hysteresis buffer of a margin call, the haircut of an asset

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 
 from financing import clock
 from financing.alerts import registry, selectors, services
+from financing.alerts.display import delivery_target
 from financing.alerts.models import (
     LIVE_STATUSES,
     Alert,
@@ -23,7 +24,6 @@ from financing.alerts.models import (
     Severity,
     WebhookEndpoint,
 )
-from financing.alerts.views import delivery_target
 from financing.api.base import IdempotencyMixin, RolePermission, StrictSerializer
 from financing.api.fields import StrictBooleanField
 

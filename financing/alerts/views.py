@@ -4,9 +4,6 @@ view that calls the same service as the API."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from urllib.parse import urlsplit
-
 import django_filters
 from django import forms
 from django.conf import settings
@@ -22,6 +19,16 @@ from financing.accounts.mixins import CapabilityRequiredMixin
 from financing.accounts.roles import can
 from financing.alerts import registry, selectors, services
 from financing.alerts.delivery import max_attempts
+from financing.alerts.display import (
+    DELIVERY_TONE,
+    SEVERITY_TONE,
+    STATUS_TONE,
+    attempts_text,
+    delivery_target,
+    masked_url,
+    utc_of,
+)
+from financing.alerts.forms import NoteForm, WebhookEndpointForm, kind_choices
 from financing.alerts.models import (
     LIVE_STATUSES,
     Alert,
@@ -35,55 +42,7 @@ from financing.alerts.models import (
 from financing.dashboard.tables import Column, TablePageView
 from financing.errors import DomainError
 
-SEVERITY_TONE = {Severity.CRITICAL: "bad", Severity.WARNING: "warn", Severity.INFO: "neutral"}
-STATUS_TONE = {
-    AlertStatus.OPEN: "bad",
-    AlertStatus.ACKNOWLEDGED: "warn",
-    AlertStatus.RESOLVED: "ok",
-}
-DELIVERY_TONE = {
-    DeliveryStatus.PENDING: "neutral",
-    DeliveryStatus.SENDING: "neutral",
-    DeliveryStatus.DELIVERED: "ok",
-    DeliveryStatus.FAILED: "bad",
-}
 LIVE = "live"
-
-
-def utc(at: datetime | None) -> str:
-    """A time in a column whose header already says UTC."""
-    return "" if at is None else at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _utc_of(attr: str):
-    return lambda obj: utc(getattr(obj, attr))
-
-
-def masked_url(url: str) -> str:
-    """Scheme and host only: webhook URLs often carry a token in their path or query."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}/…" if parts.netloc else "…"
-
-
-def delivery_target(delivery: AlertDelivery, user) -> str:
-    """Who a delivery goes to, as this user may see it: webhook URLs in full only for those
-    who configure webhooks (the others see the endpoint's name or the host)."""
-    if delivery.channel != Channel.WEBHOOK or can(user, "alerts.configure"):
-        return delivery.target
-    if delivery.endpoint_id is not None:
-        return f"{delivery.endpoint.name} ({masked_url(delivery.target)})"
-    return masked_url(delivery.target)
-
-
-def attempts_text(delivery: AlertDelivery) -> str:
-    parts = []
-    for a in delivery.attempt_log.all():
-        outcome = "ok" if a.ok else (a.error or "failed")
-        status = f" HTTP {a.http_status}" if a.http_status and not a.ok else ""
-        parts.append(
-            f"#{a.number} {a.at.astimezone(UTC):%H:%M:%S} {outcome}{status} ({a.duration_ms} ms)"
-        )
-    return "; ".join(parts)
 
 
 def _detail_link(alert: Alert) -> str:
@@ -124,10 +83,6 @@ class _KeyedCells:
 # ---------------------------------------------------------------- alert list
 
 
-def _kind_choices():
-    return [(k.name, k.label) for k in registry.all_kinds()]
-
-
 class AlertFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(
         choices=[(LIVE, "Open or acknowledged"), *AlertStatus.choices],
@@ -135,7 +90,7 @@ class AlertFilter(django_filters.FilterSet):
         empty_label="any status",
     )
     severity = django_filters.ChoiceFilter(choices=Severity.choices, empty_label="any severity")
-    kind = django_filters.ChoiceFilter(choices=_kind_choices, empty_label="any kind")
+    kind = django_filters.ChoiceFilter(choices=kind_choices, empty_label="any kind")
     subject_type = django_filters.CharFilter(label="Subject type")
     subject_id = django_filters.CharFilter(label="Subject id")
     mine = django_filters.BooleanFilter(
@@ -183,8 +138,8 @@ class AlertListView(_KeyedCells, TablePageView):
         Column("kind", "Kind", value=lambda a: a.kind_label),
         Column("title", "Title", link=_detail_link),
         Column("subject", "Subject", value=_subject_text, link=_subject_link),
-        Column("raised_at", "Raised (UTC)", value=_utc_of("raised_at")),
-        Column("last_seen_at", "Last seen (UTC)", value=_utc_of("last_seen_at")),
+        Column("raised_at", "Raised (UTC)", value=utc_of("raised_at")),
+        Column("last_seen_at", "Last seen (UTC)", value=utc_of("last_seen_at")),
         Column("occurrences", "Seen", numeric=True),
         Column(
             "acknowledged_by", "Acknowledged by", value=_by("acknowledged_by", "acknowledged_at")
@@ -257,10 +212,6 @@ class AlertDetailView(CapabilityRequiredMixin, TemplateView):
         return ctx
 
 
-class NoteForm(forms.Form):
-    note = forms.CharField(max_length=services.NOTE_MAX, required=False)
-
-
 class AlertActionView(CapabilityRequiredMixin, View):
     """POST /alerts/<pk>/acknowledge/ or /resolve/ with an optional note."""
 
@@ -303,7 +254,7 @@ class DeliveryFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=DeliveryStatus.choices, empty_label="any status")
     channel = django_filters.ChoiceFilter(choices=Channel.choices, empty_label="any channel")
     kind = django_filters.ChoiceFilter(
-        field_name="alert__kind", choices=_kind_choices, empty_label="any kind"
+        field_name="alert__kind", choices=kind_choices, empty_label="any kind"
     )
     alert = django_filters.NumberFilter(field_name="alert_id", label="Alert #")
 
@@ -340,8 +291,8 @@ class DeliveryLogView(_KeyedCells, TablePageView):
                 badge=lambda d: DELIVERY_TONE.get(d.status, "neutral"),
             ),
             Column("attempts", "Attempts", value=lambda d: f"{d.attempts}/{limit}", numeric=True),
-            Column("next_attempt_at", "Next attempt (UTC)", value=_utc_of("next_attempt_at")),
-            Column("delivered_at", "Delivered (UTC)", value=_utc_of("delivered_at")),
+            Column("next_attempt_at", "Next attempt (UTC)", value=utc_of("next_attempt_at")),
+            Column("delivered_at", "Delivered (UTC)", value=utc_of("delivered_at")),
             Column("last_error", "Last error"),
             Column("attempt_log", "Attempt log (UTC)", value=attempts_text),
         ]
@@ -357,25 +308,6 @@ class DeliveryLogView(_KeyedCells, TablePageView):
 
 
 # ---------------------------------------------------------------- webhook endpoints
-
-
-class WebhookEndpointForm(forms.Form):
-    name = forms.CharField(max_length=100)
-    url = forms.URLField(max_length=500, label="URL", assume_scheme="https")
-    secret = forms.CharField(
-        min_length=services.SECRET_MIN,
-        max_length=200,
-        widget=forms.PasswordInput(render_value=False),
-        help_text="Signs every request (X-Alert-Signature). Stored, never shown again.",
-    )
-    kinds = forms.MultipleChoiceField(
-        choices=_kind_choices,
-        required=False,
-        widget=forms.CheckboxSelectMultiple,
-        help_text="None ticked: every kind.",
-    )
-    min_severity = forms.ChoiceField(choices=Severity.choices, label="Minimum severity")
-    is_active = forms.BooleanField(required=False, initial=True, label="Active")
 
 
 def _endpoint_url(e: WebhookEndpoint) -> str:
@@ -405,7 +337,7 @@ class WebhookListView(_KeyedCells, TablePageView):
             badge=lambda e: "bad" if e.failed_deliveries else None,
         ),
         Column("created_by.username", "Added by"),
-        Column("created_at", "Added (UTC)", value=_utc_of("created_at")),
+        Column("created_at", "Added (UTC)", value=utc_of("created_at")),
     ]
 
     def get_queryset(self):

@@ -102,8 +102,10 @@ def approval_request_create(
     a hard concentration limit, say)."""
     if maker.role == Role.AUDITOR:
         raise Forbidden("Auditors cannot make changes.")
-    if isinstance(extra_approvals, bool) or not isinstance(extra_approvals, int) or not (
-        0 <= extra_approvals <= 5
+    if (
+        isinstance(extra_approvals, bool)
+        or not isinstance(extra_approvals, int)
+        or not (0 <= extra_approvals <= 5)
     ):
         raise InvalidInput("Extra approvals: 0 to 5.", field="extra_approvals")
     policy = approval_policy_for(action)

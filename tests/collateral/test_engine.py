@@ -70,7 +70,7 @@ def test_call_opens_with_top_up_to_initial_ltv_and_deadline(setup, btc, price, v
     assert call.deadline == later + timedelta(hours=24)
     assert call.side == "on_counterparty"
     notice = MarginCallNotice.objects.get(call=call, kind="call")
-    assert "78.95%" in notice.body and "203846.15" in notice.body and "ACME" in notice.recipient
+    assert "78.95%" in notice.body and "203,846.15" in notice.body and "ACME" in notice.recipient
     assert Alert.objects.filter(kind="margin_call", dedupe_key=f"margin_call:{call.pk}").exists()
     # A second run does not open a second call.
     revalue(now=later + timedelta(minutes=1))

@@ -73,13 +73,26 @@ def lend_book(market, book, beta, btc, eth, usdc, ops):
     loans = [
         book(),
         book(asset=eth, principal=D("100"), term="fixed", maturity_date=TODAY + timedelta(30)),
-        book(counterparty=beta, asset=usdc, principal=D("200000"), term="fixed",
-             maturity_date=TODAY + timedelta(31)),
+        book(
+            counterparty=beta,
+            asset=usdc,
+            principal=D("200000"),
+            term="fixed",
+            maturity_date=TODAY + timedelta(31),
+        ),
         book(counterparty=beta, direction="borrow", principal=D("5")),
     ]
     loan_services.loan_book(
-        actor=ops, now=NOW, counterparty=beta, direction="lend", asset=btc, principal=D("1"),
-        rate=D("0.05"), day_count="ACT/365F", term="open", start_date=TODAY,
+        actor=ops,
+        now=NOW,
+        counterparty=beta,
+        direction="lend",
+        asset=btc,
+        principal=D("1"),
+        rate=D("0.05"),
+        day_count="ACT/365F",
+        term="open",
+        start_date=TODAY,
     )
     return loans
 
@@ -90,8 +103,9 @@ def checker2(db):
 
 
 def _set(actor, kind, key, soft, hard):
-    return limit_set(actor=actor, kind=kind, key=key, soft_limit_usd=D(soft),
-                     hard_limit_usd=D(hard), now=NOW)
+    return limit_set(
+        actor=actor, kind=kind, key=key, soft_limit_usd=D(soft), hard_limit_usd=D(hard), now=NOW
+    )
 
 
 # ---------------------------------------------------------------- exposure
@@ -102,10 +116,14 @@ def test_exposure_by_counterparty_asset_and_tenor(lend_book):
     cp = {k: (g["exposure_usd"], g["loans"]) for k, g in e["counterparty"].items()}
     assert cp == {"ACME": (D("900000"), 2), "BETA": (D("200000"), 1)}
     assert {k: g["exposure_usd"] for k, g in e["asset"].items()} == {
-        "BTC": D("500000"), "ETH": D("400000"), "USDC": D("200000"),
+        "BTC": D("500000"),
+        "ETH": D("400000"),
+        "USDC": D("200000"),
     }
     assert {k: g["exposure_usd"] for k, g in e["tenor"].items()} == {
-        "open": D("500000"), "0-30d": D("400000"), "31-90d": D("200000"),
+        "open": D("500000"),
+        "0-30d": D("400000"),
+        "31-90d": D("200000"),
     }
 
 
@@ -125,14 +143,27 @@ def test_unpriced_asset_counts_its_loans_but_no_usd(market, book):
     book()
     e = limits_exposure(NOW)
     assert e["asset"]["SOL"] == {"exposure_usd": D("0"), "loans": 1, "unpriced_loans": 1}
-    assert e["counterparty"]["ACME"] == {"exposure_usd": D("500000"), "loans": 2,
-                                         "unpriced_loans": 1}
+    assert e["counterparty"]["ACME"] == {
+        "exposure_usd": D("500000"),
+        "loans": 2,
+        "unpriced_loans": 1,
+    }
 
 
 @pytest.mark.parametrize(
     "days, bucket",
-    [(-5, "0-30d"), (0, "0-30d"), (1, "0-30d"), (30, "0-30d"), (31, "31-90d"), (90, "31-90d"),
-     (91, "91-180d"), (180, "91-180d"), (181, "181d+"), (3000, "181d+")],
+    [
+        (-5, "0-30d"),
+        (0, "0-30d"),
+        (1, "0-30d"),
+        (30, "0-30d"),
+        (31, "31-90d"),
+        (90, "31-90d"),
+        (91, "91-180d"),
+        (180, "91-180d"),
+        (181, "181d+"),
+        (3000, "181d+"),
+    ],
 )
 def test_tenor_bucket_edges(days, bucket):
     assert tenor_bucket("fixed", TODAY + timedelta(days=days), TODAY) == bucket
@@ -143,11 +174,18 @@ def test_tenor_buckets_in_sql_match_the_edges(market, book):
     # Fixed loans maturing 0, 30, 31, 90, 91, 180 and 181 days ahead (the first one started
     # ten days ago so that it can mature today), 1 BTC = 50,000 USD each.
     for days in (0, 30, 31, 90, 91, 180, 181):
-        book(principal=D("1"), term="fixed", start_date=TODAY - timedelta(days=10),
-             maturity_date=TODAY + timedelta(days=days))
+        book(
+            principal=D("1"),
+            term="fixed",
+            start_date=TODAY - timedelta(days=10),
+            maturity_date=TODAY + timedelta(days=days),
+        )
     e = limits_exposure(NOW)["tenor"]
     assert {k: g["loans"] for k, g in e.items()} == {
-        "0-30d": 2, "31-90d": 2, "91-180d": 2, "181d+": 1,
+        "0-30d": 2,
+        "31-90d": 2,
+        "91-180d": 2,
+        "181d+": 1,
     }
 
 
@@ -208,7 +246,8 @@ def test_usage_status_and_utilisation(lend_book, risk):
 
 def _live():
     return dict(
-        Alert.objects.filter(kind="limit_breach").exclude(status="resolved")
+        Alert.objects.filter(kind="limit_breach")
+        .exclude(status="resolved")
         .values_list("dedupe_key", "severity")
     )
 
@@ -252,8 +291,16 @@ def test_check_limits_job_is_registered(lend_book, risk):
 
 
 def _book(ops, **terms):
-    values = dict(counterparty=None, direction="lend", asset=None, principal=D("1"),
-                  rate=D("0.05"), day_count="ACT/365F", term="open", start_date=TODAY)
+    values = {
+        "counterparty": None,
+        "direction": "lend",
+        "asset": None,
+        "principal": D("1"),
+        "rate": D("0.05"),
+        "day_count": "ACT/365F",
+        "term": "open",
+        "start_date": TODAY,
+    }
     values.update(terms)
     return loan_services.loan_book(actor=ops, now=NOW, **values)
 
@@ -262,8 +309,7 @@ def test_booking_check_is_registered():
     assert limits_booking_check in booking_checks.registered()
 
 
-def test_booking_past_a_hard_limit_needs_a_second_checker(lend_book, ops, risk, checker2, cp,
-                                                          btc):
+def test_booking_past_a_hard_limit_needs_a_second_checker(lend_book, ops, risk, checker2, cp, btc):
     _set(risk, "counterparty", "ACME", "800000", "1000000")
     # ACME has 900,000; 4 BTC more = 200,000 -> 1,100,000 > 1,000,000
     loan = _book(ops, counterparty=cp, asset=btc, principal=D("4"))
@@ -320,8 +366,14 @@ def test_asset_and_tenor_limits_count_and_one_extra_approval_is_enough(
 ):
     _set(risk, "asset", "ETH", "400000", "450000")  # 400,000 + 100,000
     _set(risk, "tenor", "0-30d", "400000", "450000")  # 400,000 + 100,000
-    loan = _book(ops, counterparty=cp, asset=eth, principal=D("25"), term="fixed",
-                 maturity_date=TODAY + timedelta(days=20))
+    loan = _book(
+        ops,
+        counterparty=cp,
+        asset=eth,
+        principal=D("25"),
+        term="fixed",
+        maturity_date=TODAY + timedelta(days=20),
+    )
     approval = ApprovalRequest.objects.get(pk=loan.approval_id)
     assert approval.required_approvals == 2  # one extra, whatever the number of limits
     flags = approval.payload["booking_flags"]
@@ -345,10 +397,19 @@ def test_booking_without_a_price_says_the_limits_were_not_checked(market, ops, r
 
 
 def test_no_limits_no_flags(lend_book, ops, cp, btc):
-    assert limits_booking_check(
-        counterparty=cp, asset=btc, direction="lend", principal=D("1000"), term="open",
-        start_date=TODAY, maturity_date=None, now=NOW,
-    ) == []
+    assert (
+        limits_booking_check(
+            counterparty=cp,
+            asset=btc,
+            direction="lend",
+            principal=D("1000"),
+            term="open",
+            start_date=TODAY,
+            maturity_date=None,
+            now=NOW,
+        )
+        == []
+    )
 
 
 # ---------------------------------------------------------------- API
@@ -356,13 +417,23 @@ def test_no_limits_no_flags(lend_book, ops, cp, btc):
 
 def test_api_set_list_and_exposure(api, risk, lend_book):
     c = api(risk)
-    r = c.post("/api/limits/", {"kind": "counterparty", "key": "acme",
-                                "soft_limit_usd": "800000", "hard_limit_usd": "1000000"},
-               format="json")
+    r = c.post(
+        "/api/limits/",
+        {
+            "kind": "counterparty",
+            "key": "acme",
+            "soft_limit_usd": "800000",
+            "hard_limit_usd": "1000000",
+        },
+        format="json",
+    )
     assert r.status_code == 201, r.json()
     assert r.json()["key"] == "ACME" and r.json()["hard_limit_usd"] == "1000000"
-    c.post("/api/limits/", {"kind": "asset", "key": "BTC", "soft_limit_usd": "400000",
-                            "hard_limit_usd": "450000"}, format="json")
+    c.post(
+        "/api/limits/",
+        {"kind": "asset", "key": "BTC", "soft_limit_usd": "400000", "hard_limit_usd": "450000"},
+        format="json",
+    )
     assert c.get("/api/limits/").json()["count"] == 2
     assert c.get("/api/limits/?kind=asset").json()["count"] == 1
     body = c.get("/api/limits/exposure/").json()
@@ -371,8 +442,12 @@ def test_api_set_list_and_exposure(api, risk, lend_book):
     assert acme["exposure_usd"] == "900000" and acme["status"] == "soft"
     assert acme["utilisation"] == "0.9" and acme["soft_limit_usd"] == "800000"
     assert rows[("asset", "BTC")]["status"] == "hard"
-    assert body["book"]["tenor"][0] == {"key": "open", "exposure_usd": "500000", "loans": 1,
-                                        "unpriced_loans": 0}
+    assert body["book"]["tenor"][0] == {
+        "key": "open",
+        "exposure_usd": "500000",
+        "loans": 1,
+        "unpriced_loans": 0,
+    }
     hard = c.get("/api/limits/exposure/?status=hard").json()
     assert [x["key"] for x in hard["results"]] == ["BTC"]
     assert c.get("/api/limits/exposure/?status=bogus").status_code == 400
@@ -381,13 +456,19 @@ def test_api_set_list_and_exposure(api, risk, lend_book):
 @pytest.mark.parametrize(
     "body, field",
     [
-        ({"kind": "counterparty", "key": "NOPE", "soft_limit_usd": "1", "hard_limit_usd": "2"},
-         "key"),
+        (
+            {"kind": "counterparty", "key": "NOPE", "soft_limit_usd": "1", "hard_limit_usd": "2"},
+            "key",
+        ),
         ({"kind": "desk", "key": "X", "soft_limit_usd": "1", "hard_limit_usd": "2"}, "kind"),
-        ({"kind": "asset", "key": "BTC", "soft_limit_usd": 1, "hard_limit_usd": "2"},
-         "soft_limit_usd"),
-        ({"kind": "asset", "key": "BTC", "soft_limit_usd": "3", "hard_limit_usd": "2"},
-         "hard_limit_usd"),
+        (
+            {"kind": "asset", "key": "BTC", "soft_limit_usd": 1, "hard_limit_usd": "2"},
+            "soft_limit_usd",
+        ),
+        (
+            {"kind": "asset", "key": "BTC", "soft_limit_usd": "3", "hard_limit_usd": "2"},
+            "hard_limit_usd",
+        ),
     ],
 )
 def test_api_bad_limit_is_400_and_writes_nothing(api, risk, btc, cp, body, field):
@@ -405,8 +486,11 @@ def test_permission_matrix(api, make_user, role, cp, btc):
     c = api(make_user(role))
     for url in ("/api/limits/", "/api/limits/exposure/"):
         assert c.get(url).status_code == (200 if role in STAFF else 403), url
-    r = c.post("/api/limits/", {"kind": "asset", "key": "BTC", "soft_limit_usd": "1",
-                                "hard_limit_usd": "2"}, format="json")
+    r = c.post(
+        "/api/limits/",
+        {"kind": "asset", "key": "BTC", "soft_limit_usd": "1", "hard_limit_usd": "2"},
+        format="json",
+    )
     assert r.status_code == (201 if role in {"risk", "admin"} else 403)
     assert ConcentrationLimit.objects.count() == (1 if role in {"risk", "admin"} else 0)
 
@@ -435,19 +519,31 @@ def test_limits_page_by_role(page, make_user, role, lend_book, risk):
         assert "900,000.00 USD" in html and "over soft" in html and "lim-bar soft" in html
         assert ('data-testid="limit-form"' in html) == (role in {"risk", "admin"})
         assert "Largest exposures without a limit" in html and "500,000.00 USD" in html
-    post = c.post("/risk/limits/", {"kind": "asset", "key": "BTC", "soft_limit_usd": "1",
-                                    "hard_limit_usd": "2"})
+    post = c.post(
+        "/risk/limits/",
+        {"kind": "asset", "key": "BTC", "soft_limit_usd": "1", "hard_limit_usd": "2"},
+    )
     assert post.status_code == (302 if role in {"risk", "admin"} else 403)
 
 
 def test_limits_page_sets_filters_and_exports(page, risk, lend_book):
     c = page(risk)
-    r = c.post("/risk/limits/", {"kind": "asset", "key": "btc", "soft_limit_usd": "400000",
-                                 "hard_limit_usd": "450000", "reason": "cap BTC"})
+    r = c.post(
+        "/risk/limits/",
+        {
+            "kind": "asset",
+            "key": "btc",
+            "soft_limit_usd": "400000",
+            "hard_limit_usd": "450000",
+            "reason": "cap BTC",
+        },
+    )
     assert r.status_code == 302
     assert ConcentrationLimit.objects.get(kind="asset").key == "BTC"
-    bad = c.post("/risk/limits/", {"kind": "asset", "key": "DOGE", "soft_limit_usd": "1",
-                                   "hard_limit_usd": "2"})
+    bad = c.post(
+        "/risk/limits/",
+        {"kind": "asset", "key": "DOGE", "soft_limit_usd": "1", "hard_limit_usd": "2"},
+    )
     assert bad.status_code == 400 and "Unknown asset" in bad.content.decode()
     assert ConcentrationLimit.objects.count() == 1
     html = c.get("/risk/limits/?status=hard").content.decode()

@@ -70,7 +70,7 @@ def test_dashboard_shows_calls_prices_and_distribution(page, risk, world):
     html = r.content.decode()
     assert 'data-testid="open-calls">3<' in html
     assert "78.95%" in html  # 750,000 / 950,000
-    assert "203,846.15 USD" in html or "203846.15 USD" in html
+    assert "203,846.15 USD" in html
     assert "ltv-chart-data" in html and "data-deadline" in html
 
 

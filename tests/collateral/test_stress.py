@@ -127,7 +127,7 @@ def test_btc_up_50_puts_the_btc_loan_in_call_with_the_top_up_to_initial_ltv(btc_
 
 
 def test_eth_down_30_sends_the_usdc_loan_to_liquidation(whole_book, risk, now):
-    btc_loan, usdc_loan, borrow_loan = whole_book
+    _, usdc_loan, _ = whole_book
     run = stress_run(actor=risk, shocks={"ETH": D("-0.30")}, now=now)
     # L-B: ETH at 2,800: collateral 500 x 2,800 x 0.8 = 1,120,000 against 1,000,000
     #   LTV 1000000 / 1120000 = 0.892857142857142857|14 -> liquidation (>= 85%)
@@ -155,6 +155,7 @@ def test_eth_down_80_leaves_exposure_uncovered(whole_book, risk, now):
     assert run.shortfall_usd == D("1218461.538461538461538462")
     assert run.prices["totals"]["uncovered_usd"] == "680000"
     (row,) = run.results
+    assert row["loan"] == usdc_loan.pk
     assert row["uncovered_usd"] == "680000" and D(row["ltv"]) == D("3.125")
 
 
@@ -172,7 +173,7 @@ def test_borrow_side_is_reported_apart(whole_book, risk, now):
     totals = run.prices["totals"]
     assert (totals["lend_call"], totals["borrow_call"]) == (1, 1)
     by_loan = {r["loan"]: r for r in run.results}
-    assert set(by_loan) == {btc_loan.pk, borrow_loan.pk}
+    assert set(by_loan) == {btc_loan.pk, borrow_loan.pk} and usdc_loan.pk not in by_loan
     assert by_loan[borrow_loan.pk]["direction"] == "borrow"
     assert D(by_loan[borrow_loan.pk]["ltv"]) == D("0.842105263157894737")
     # worst first: the higher LTV leads
@@ -249,7 +250,10 @@ def test_roles_without_stress_run_are_refused(btc_loan, now):
 
 def test_saved_scenario_runs_with_its_shocks(btc_loan, risk, now):
     scenario, created = stress_scenario_save(
-        actor=risk, name="BTC squeeze", shocks={"btc": D("0.50")}, description="short squeeze",
+        actor=risk,
+        name="BTC squeeze",
+        shocks={"btc": D("0.50")},
+        description="short squeeze",
         now=now,
     )
     assert created and scenario.shocks == {"BTC": "0.5"}
@@ -307,12 +311,18 @@ def test_api_bad_input_is_400_and_writes_nothing(api, risk, btc_loan, body, fiel
 
 def test_api_scenarios_save_list_and_run(api, risk, btc_loan):
     c = api(risk)
-    r = c.post("/api/stress-scenarios/",
-               {"name": "Crash", "shocks": {"BTC": "-0.3", "ETH": "-0.4"}}, format="json")
+    r = c.post(
+        "/api/stress-scenarios/",
+        {"name": "Crash", "shocks": {"BTC": "-0.3", "ETH": "-0.4"}},
+        format="json",
+    )
     assert r.status_code == 201, r.json()
     assert r.json()["shocks"] == {"BTC": "-0.3", "ETH": "-0.4"}
-    r = c.post("/api/stress-scenarios/",
-               {"name": "Crash", "shocks": {"BTC": "0.5"}, "description": "up"}, format="json")
+    r = c.post(
+        "/api/stress-scenarios/",
+        {"name": "Crash", "shocks": {"BTC": "0.5"}, "description": "up"},
+        format="json",
+    )
     assert r.status_code == 200 and r.json()["shocks"] == {"BTC": "0.5"}
     assert c.get("/api/stress-scenarios/").json()["count"] == 1
     bad = c.post("/api/stress-scenarios/", {"name": "X", "shocks": {"ZZZ": "0.1"}}, format="json")
@@ -331,24 +341,27 @@ RUNNERS = {"ops", "risk", "admin"}
 @pytest.mark.parametrize("role", ROLES)
 def test_permission_matrix(api, make_user, role, btc_loan):
     c = api(make_user(role))
-    run = StressRun.objects.create(shocks={"BTC": "0.1"}, run_by=make_user("risk", username="r0"),
-                                   run_at=NOW)
-    for url in ("/api/stress-tests/", f"/api/stress-tests/{run.pk}/",
-                "/api/stress-scenarios/"):
+    run = StressRun.objects.create(
+        shocks={"BTC": "0.1"}, run_by=make_user("risk", username="r0"), run_at=NOW
+    )
+    for url in ("/api/stress-tests/", f"/api/stress-tests/{run.pk}/", "/api/stress-scenarios/"):
         code = c.get(url).status_code
         assert code == (200 if role in STAFF else 403), (url, code)
     r = c.post("/api/stress-tests/", {"shocks": {"BTC": "0.1"}}, format="json")
     assert r.status_code == (201 if role in RUNNERS else 403)
-    r = c.post("/api/stress-scenarios/", {"name": f"s-{role}", "shocks": {"BTC": "0.1"}},
-               format="json")
+    r = c.post(
+        "/api/stress-scenarios/", {"name": f"s-{role}", "shocks": {"BTC": "0.1"}}, format="json"
+    )
     assert r.status_code == (201 if role in RUNNERS else 403)
     assert StressRun.objects.count() == (2 if role in RUNNERS else 1)
 
 
 def test_unauthenticated_is_401(api):
     assert api().get("/api/stress-tests/").status_code == 401
-    assert api().post("/api/stress-tests/", {"shocks": {"BTC": "0.1"}},
-                      format="json").status_code == 401
+    assert (
+        api().post("/api/stress-tests/", {"shocks": {"BTC": "0.1"}}, format="json").status_code
+        == 401
+    )
 
 
 def test_idempotency_key_replays_the_first_run(api, risk, btc_loan):
@@ -378,8 +391,10 @@ def test_stress_page_by_role(page, make_user, role, btc_loan):
 
 def test_stress_page_runs_saves_and_shows_the_run(page, risk, btc_loan):
     c = page(risk)
-    r = c.post("/risk/stress/", {"shock_BTC": "0.5", "shock_ETH": "", "save_as": "BTC up",
-                                 "description": "squeeze"})
+    r = c.post(
+        "/risk/stress/",
+        {"shock_BTC": "0.5", "shock_ETH": "", "save_as": "BTC up", "description": "squeeze"},
+    )
     run = StressRun.objects.get()
     assert r.status_code == 302 and r["Location"] == f"/risk/stress/{run.pk}/"
     assert run.scenario.name == "BTC up" and run.shocks == {"BTC": "0.5"}
@@ -416,3 +431,5 @@ def test_stress_page_bad_input_writes_nothing(page, risk, btc_loan):
     assert r.status_code == 400 and "at least one shock" in r.content.decode()
     assert not StressRun.objects.exists() and not StressScenario.objects.exists()
     assert c.get("/risk/stress/999/").status_code == 404
+    assert c.post("/risk/stress/", {"scenario": "abc"}).status_code == 404
+    assert c.post("/risk/stress/", {"scenario": "999"}).status_code == 404

@@ -4,7 +4,6 @@ no network I/O; the delivery job is queued after commit."""
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,8 +14,6 @@ from financing.alerts import registry
 from financing.alerts.models import Alert, AlertEvent, AlertStatus, Severity
 from financing.alerts.webhooks import is_http_url
 from financing.errors import InvalidInput
-
-log = logging.getLogger(__name__)
 
 DELIVERY_JOB = "deliver_alerts"
 TITLE_MAX = 200
