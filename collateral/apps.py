@@ -8,4 +8,4 @@ class CollateralConfig(AppConfig):
 
     def ready(self) -> None:
         # Registers approval actions, jobs, alert kinds, navigation, tiles and demo seeders.
-        from collateral import alerts, approvals, bench, demo, jobs, ui  # noqa: F401
+        from collateral import alerts, approvals, bench, demo, jobs, limits, ui  # noqa: F401

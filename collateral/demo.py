@@ -33,6 +33,22 @@ POSITIONS = [
     ("DEMO-004", "BTC", "ANCHORAGE", "300"),  # about 78% against JUMP's 70% call: a call
     ("DEMO-006", "BTC", "BINANCE", "90"),
 ]
+SCENARIOS = [
+    (
+        "Crypto crash",
+        "BTC -30%, ETH -40%, SOL -50%",
+        {"BTC": "-0.30", "ETH": "-0.40", "SOL": "-0.50"},
+    ),
+    ("Crypto rally", "BTC +25%, ETH +30%, SOL +40%", {"BTC": "0.25", "ETH": "0.30", "SOL": "0.40"}),
+    ("USDT depeg", "USDT -10%", {"USDT": "-0.10"}),
+]
+# kind, key, soft USD, hard USD
+LIMITS = [
+    ("counterparty", "WINTERMUTE", "25000000", "40000000"),
+    ("counterparty", "JUMP", "15000000", "25000000"),
+    ("asset", "BTC", "20000000", "30000000"),
+    ("tenor", "open", "30000000", "50000000"),
+]
 # counterparty, direction, asset, venue, quantity (pooled collateral)
 POOLED = [("WINTERMUTE", "received", "USDT", "OKX", "30000000")]
 
@@ -113,6 +129,29 @@ def seed_collateral(*, now=None) -> str:
                     "cure_hours": cure,
                 },
                 reason="demo data",
+            )
+    from collateral.limits import limit_set
+    from collateral.models import ConcentrationLimit, StressScenario
+    from collateral.stress import stress_scenario_save
+
+    if not StressScenario.objects.exists():
+        for name, description, shocks in SCENARIOS:
+            stress_scenario_save(
+                actor=risk,
+                name=name,
+                description=description,
+                now=now,
+                shocks={k: Decimal(v) for k, v in shocks.items()},
+            )
+    if not ConcentrationLimit.objects.exists():
+        for kind, key, soft, hard in LIMITS:
+            limit_set(
+                actor=risk,
+                kind=kind,
+                key=key,
+                soft_limit_usd=Decimal(soft),
+                hard_limit_usd=Decimal(hard),
+                now=now,
             )
     made = 0
     if not CollateralPosition.objects.exists():

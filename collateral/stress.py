@@ -155,7 +155,7 @@ SELECT count(*),
        COALESCE(sum(v.collateral_value) FILTER (
            WHERE v.direction = 'lend' AND v.exposure_usd IS NOT NULL), 0),
        count(*) FILTER (WHERE v.band IN ('call', 'liquidation')
-                        AND COALESCE(s.band, 'ok') NOT IN ('call', 'liquidation')),
+                        AND COALESCE(s.band, 'ok') NOT IN (v.band, 'liquidation')),
        count(*) FILTER (WHERE v.band = 'liquidation'
                         AND COALESCE(s.band, 'ok') <> 'liquidation')
 FROM rv_val v

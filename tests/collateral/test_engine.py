@@ -223,3 +223,32 @@ def test_sql_division_is_half_even_at_18_places(n, d):
     with localcontext() as ctx:
         ctx.prec = 100
         assert got == (n / d).quantize(Q18, rounding=ROUND_HALF_EVEN)
+
+
+def test_exposure_includes_accrued_unsettled_interest(
+    book, btc, usdc, price, top_up, value, risk, now
+):
+    from loans.accrual import accruals_book_through
+
+    services.haircut_set(actor=risk, asset=usdc, haircut=D("0"), now=now)
+    loan = book(start_date=now.date() - timedelta(days=10), rate=D("0.073"))
+    accruals_book_through(through=now.date() - timedelta(days=1), now=now)
+    price(btc, "50000")
+    price(usdc, "1")
+    top_up(loan, usdc, "1000000")
+    v = value(loan)
+    # 10 days x 10 BTC x 7.3% / 365 = 0.02 BTC accrued: exposure 10.02 BTC x 50,000
+    assert v.exposure_qty == D("10.02")
+    assert v.exposure_usd == D("501000")
+    assert v.ltv == D("0.501")
+
+
+def test_crossing_the_warning_level_raises_one_warning_alert(setup, btc, usdc, price, now):
+    t = now + timedelta(minutes=5)
+    price(btc, "68000", at=t)  # 680,000 / 950,000 = 71.6%: warning, no call
+    price(usdc, "1", at=t)
+    revalue(now=t)
+    revalue(now=t + timedelta(seconds=1))
+    alerts = Alert.objects.filter(kind="margin_warning")
+    assert alerts.count() == 1 and alerts.get().dedupe_key == f"margin_warning:{setup.pk}"
+    assert not MarginCall.objects.exists()

@@ -7,8 +7,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.test import override_settings
-from django.urls import include, path
 from freezegun import freeze_time
 
 from collateral import limits
@@ -36,17 +34,10 @@ D = Decimal
 TODAY = NOW.date()
 pytestmark = pytest.mark.django_db
 
-import financing.urls  # noqa: E402
-
-urlpatterns = [
-    *financing.urls.urlpatterns,
-    path("api/", include(("collateral.risk_api_urls", "risk_api_test"))),
-]
-
 
 @pytest.fixture(autouse=True)
 def frozen():
-    with freeze_time(NOW), override_settings(ROOT_URLCONF=__name__):
+    with freeze_time(NOW):
         yield
 
 

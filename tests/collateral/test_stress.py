@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pandas  # noqa: F401  (imported before freezegun patches the clock: it crashes under it)
 import pytest
 from django.db import connection
-from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
-from django.urls import include, path
 from freezegun import freeze_time
 
 from collateral import services
+from collateral.engine import revalue
 from collateral.models import (
     LoanMarginState,
     LoanValuation,
@@ -30,19 +30,10 @@ from tests.factories import CounterpartyFactory, UserFactory
 D = Decimal
 pytestmark = pytest.mark.django_db
 
-# Until the project's urls include collateral.risk_api_urls, the tests mount it themselves (the
-# project's own patterns first, so nothing is shadowed once it is included there too).
-import financing.urls  # noqa: E402
-
-urlpatterns = [
-    *financing.urls.urlpatterns,
-    path("api/", include(("collateral.risk_api_urls", "risk_api_test"))),
-]
-
 
 @pytest.fixture(autouse=True)
 def frozen():
-    with freeze_time(NOW), override_settings(ROOT_URLCONF=__name__):
+    with freeze_time(NOW):
         yield
 
 
@@ -124,6 +115,7 @@ def test_btc_up_50_puts_the_btc_loan_in_call_with_the_top_up_to_initial_ltv(btc_
     assert D(row["collateral_value_usd"]) == D("950000")
     assert row["uncovered_usd"] == "0"
     assert run.prices["totals"]["uncovered_usd"] == "0"
+    assert run.prices["totals"]["newly_call_or_liquidation"] == 1
 
 
 def test_eth_down_30_sends_the_usdc_loan_to_liquidation(whole_book, risk, now):
@@ -178,6 +170,25 @@ def test_borrow_side_is_reported_apart(whole_book, risk, now):
     assert D(by_loan[borrow_loan.pk]["ltv"]) == D("0.842105263157894737")
     # worst first: the higher LTV leads
     assert run.results[0]["loan"] == borrow_loan.pk
+
+
+def test_a_loan_already_in_call_is_not_newly_crossing(btc_loan, btc, price, risk, now):
+    later = now + timedelta(minutes=1)
+    price(btc, "75000", at=later)
+    revalue(now=later)  # LTV 78.95%: a call is open
+    call = MarginCall.objects.get(loan=btc_loan)
+    # +1%: 75,750 x 10 = 757,500 / 950,000 = 79.74%: still call, not newly
+    run = stress_run(actor=risk, shocks={"BTC": D("0.01")}, now=later)
+    (row,) = run.results
+    assert (row["current_band"], row["band"], row["newly"]) == ("call", "call", False)
+    assert run.prices["totals"]["newly_call_or_liquidation"] == 0
+    # +10%: 82,500 x 10 = 825,000 / 950,000 = 86.84%: newly at liquidation
+    run = stress_run(actor=risk, shocks={"BTC": D("0.1")}, now=later)
+    (row,) = run.results
+    assert (row["current_band"], row["band"], row["newly"]) == ("call", "liquidation", True)
+    assert run.prices["totals"]["newly_liquidation"] == 1
+    call.refresh_from_db()
+    assert call.status == "open"  # the stress test moves no call
 
 
 def test_a_stress_run_changes_nothing_on_the_book(whole_book, risk, now):
