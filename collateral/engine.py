@@ -113,8 +113,8 @@ def _loans_sql(scope: Scope) -> str:
                               AND cp.quantity > 0)))"""
         )
     elif scope.kind == RevaluationRun.Scope.TOUCHED:
-        # Loans whose asset or any collateral (own or pooled) is in the touched assets; with
-        # pooled collateral the whole counterparty is revalued, since the pool is shared.
+        # Loans whose asset or own collateral is in the touched assets, and every loan sharing
+        # a pool whose value or whose loans' exposure the new prices move.
         where.append(
             """(l.asset_id = ANY(%(asset_ids)s)
             OR EXISTS (SELECT 1 FROM collateral_collateralposition cp
@@ -122,7 +122,12 @@ def _loans_sql(scope: Scope) -> str:
                          AND cp.quantity > 0)
             OR EXISTS (SELECT 1 FROM collateral_collateralposition cp
                        WHERE cp.loan_id IS NULL AND cp.counterparty_id = l.counterparty_id
-                         AND cp.quantity > 0))"""
+                         AND cp.quantity > 0
+                         AND (cp.asset_id = ANY(%(asset_ids)s)
+                              OR EXISTS (SELECT 1 FROM loans_loan s
+                                         WHERE s.counterparty_id = l.counterparty_id
+                                           AND s.status IN ('active', 'recalled', 'defaulted')
+                                           AND s.asset_id = ANY(%(asset_ids)s)))))"""
         )
     terms = ",\n".join(f"{_policy(f, f'%(d_{f})s::numeric')} AS {f}" for f in MARGIN_FIELDS)
     exposure_qty = (
@@ -434,6 +439,27 @@ WITH opened AS (
 SELECT id, loan_id, status, opening_ltv FROM opened
 """
 
+# A call on a loan that left the book (repaid and closed, written off) has nothing left to
+# call: it closes, saying why.
+_ORPHANED_SQL = """
+WITH moved AS (
+    UPDATE collateral_margincall c
+    SET status = 'met', closed_at = %(now)s,
+        resolution = 'the loan left the book (' || l.status || ')'
+    FROM loans_loan l
+    WHERE l.id = c.loan_id AND c.closed_at IS NULL
+      AND l.status NOT IN ('active', 'recalled', 'defaulted')
+      {scope}
+    RETURNING c.id, c.loan_id, c.current_ltv AS ltv, l.status AS loan_status
+), ev AS (
+    INSERT INTO collateral_margincallevent (call_id, kind, from_status, to_status, at, ltv,
+                                            note, data)
+    SELECT id, 'met', '', 'met', %(now)s, ltv, 'the loan left the book (' || loan_status || ')',
+           '{}'::jsonb FROM moved
+)
+SELECT id, loan_id, ltv FROM moved
+"""
+
 _REFRESH_CALLS_SQL = """
 UPDATE collateral_margincall c
 SET current_ltv = v.ltv, current_top_up_usd = v.top_up_usd, last_valued_at = %(now)s
@@ -597,6 +623,14 @@ def revalue(*, now: datetime, scope: Scope | None = None, trigger: str = "manual
                 "calls_escalated", _ESCALATE_SQL.replace("{scope}", escalate_scope), fetch=True
             )
             opened = step("calls_opened", _OPEN_SQL, fetch=True)
+            orphan_scope = (
+                ""
+                if scope.kind == RevaluationRun.Scope.BOOK
+                else "AND c.loan_id = ANY(%(loan_ids)s)"
+            )
+            met += step(
+                "calls_orphaned", _ORPHANED_SQL.replace("{scope}", orphan_scope), fetch=True
+            )
             step("calls_refresh", _REFRESH_CALLS_SQL)
             t = time.perf_counter()
             for kind, rows in (

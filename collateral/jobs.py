@@ -73,6 +73,26 @@ register(
         lock="revalue_touched",
     )
 )
+
+
+def _escalate_calls(*, now):
+    from collateral.margin import margin_calls_escalate_due
+
+    return {"escalated": margin_calls_escalate_due(now=now)}
+
+
+register(
+    Job(
+        name="escalate_margin_calls",
+        description="Escalate margin calls whose deadline has passed unmet (between the "
+        "hourly revaluations)",
+        run=_escalate_calls,
+        schedule=crontab(minute="*/5"),
+        schedule_label="every 5 minutes",
+        lock="escalate_margin_calls",
+        expected_every_hours=1,
+    )
+)
 register(
     Job(
         name="pull_prices",

@@ -184,6 +184,54 @@ def margin_call_escalate(*, actor, call: MarginCall, now: datetime, reason: str)
     return call
 
 
+def margin_calls_escalate_due(*, now: datetime) -> int:
+    """Escalate every open call whose deadline has passed, between revaluations (the hourly
+    run does the same): a conditional update per call, its event, notice and alert."""
+    from collateral.engine import REVALUATION_LOCK
+    from financing.jobs.services import xact_advisory_lock
+
+    with transaction.atomic(), xact_advisory_lock(REVALUATION_LOCK):
+        due = list(
+            MarginCall.objects.select_for_update()
+            .filter(closed_at__isnull=True, status=MarginCallStatus.OPEN, deadline__lte=now)
+            .select_related("loan__counterparty")
+            .order_by("pk")
+        )
+        specs = []
+        for call in due:
+            MarginCall.objects.filter(pk=call.pk, status=MarginCallStatus.OPEN).update(
+                status=MarginCallStatus.ESCALATED, escalated_at=now
+            )
+            MarginCallEvent.objects.create(
+                call=call,
+                kind="escalated",
+                from_status="open",
+                to_status="escalated",
+                at=now,
+                ltv=call.current_ltv,
+                note="the cure period ended without the call being met",
+            )
+            call.status = MarginCallStatus.ESCALATED
+            _notice(call, "escalation", now)
+            specs.append(
+                AlertSpec(
+                    kind="margin_escalation",
+                    severity="critical",
+                    title=f"Call past deadline: MC{call.pk} on {call.loan.reference} "
+                    f"{call.loan.counterparty.code}, LTV {_pct(call.current_ltv)}",
+                    body=f"Deadline {call.deadline:%Y-%m-%d %H:%M} UTC passed; USD "
+                    f"{call.current_top_up_usd:,.2f} of collateral value still required.",
+                    subject_type="margin_call",
+                    subject_id=str(call.pk),
+                    subject_url=f"/risk/margin-calls/{call.pk}/",
+                    dedupe_key=f"margin_escalation:{call.pk}",
+                )
+            )
+        if specs:
+            alerts_raise_many(specs, now=now)
+    return len(due)
+
+
 def _notice(call: MarginCall, kind: str, now: datetime, body: str | None = None) -> None:
     """Record a notice outside a revaluation (the engine words its own notices in SQL)."""
     if call.side != MarginCallSide.ON_COUNTERPARTY:

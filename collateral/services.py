@@ -557,7 +557,7 @@ def collateral_release_request(
         if pos is None or pos.quantity < quantity:
             held = pos.quantity if pos else 0
             raise Conflict(f"Only {held} {asset.symbol} is held at {venue.code}.")
-        if loan is not None and direction == PositionDirection.RECEIVED:
+        if loan is not None:
             release_check(loan, pos, quantity, now)
         where = loan.reference if loan else f"{counterparty.code} pool"
         return approval_request_create(
@@ -579,7 +579,7 @@ def collateral_release_apply(*, approval, checker, now: datetime) -> CollateralM
         )
         loan = _lock_loan(pos.loan_id) if pos.loan_id else None
         pos = CollateralPosition.objects.select_for_update().get(pk=pos.pk)
-        if loan is not None and pos.direction == PositionDirection.RECEIVED:
+        if loan is not None:
             release_check(loan, pos, quantity, now)
         movement = _move(
             pos,

@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from collateral import services
-from collateral.engine import revalue
+from collateral.engine import Scope, revalue
 from collateral.models import (
     LoanMarginState,
     LoanValuation,
@@ -167,3 +167,62 @@ def test_revalue_collateral_command_and_beat_schedule(called_book, capsys):
     schedule = beat_schedule()
     assert {"revalue_collateral", "pull_prices"} <= {v["args"][0] for v in schedule.values()}
     assert LoanMarginState.objects.count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_calls_past_their_deadline_escalate_between_revaluations(called_book):
+    from financing.alerts.models import Alert
+    from financing.jobs.services import job_run
+
+    loans, later = called_book
+    revalue(now=later)
+    call = MarginCall.objects.get(loan=loans[0])
+    from collateral.margin import margin_calls_escalate_due
+
+    assert margin_calls_escalate_due(now=call.deadline - timedelta(seconds=1)) == 0
+    assert margin_calls_escalate_due(now=call.deadline) == 3
+    call.refresh_from_db()
+    assert call.status == "escalated" and call.escalated_at == call.deadline
+    assert call.notices.filter(kind="escalation").exists()
+    assert Alert.objects.filter(dedupe_key=f"margin_escalation:{call.pk}").exists()
+    assert job_run("escalate_margin_calls", trigger="test").counts == {"escalated": 0}
+
+
+def test_a_call_on_a_loan_that_left_the_book_closes(called_book, ops):
+    from loans import services as loan_services
+
+    loans, later = called_book
+    revalue(now=later)
+    loan = loans[0]
+    loan_services.loan_repay(actor=ops, loan=loan, amount=D("10"), on=loan.start_date, now=later)
+    # Closing needs the accrual run up to the repayment; the loan's status is all that matters
+    # to the margin check, so it is set directly here.
+    type(loan).objects.filter(pk=loan.pk).update(status="closed")
+    revalue(now=later + timedelta(minutes=1))
+    call = MarginCall.objects.get(loan=loan)
+    assert call.status == "met" and "left the book (closed)" in call.resolution
+    assert MarginCall.objects.filter(closed_at__isnull=True).count() == 2
+
+
+def test_touched_run_reaches_loans_sharing_a_pool(
+    book, btc, eth, usdc, price, ops, risk, cp, venue, now
+):
+    services.haircut_set(actor=risk, asset=usdc, haircut=D("0"), now=now)
+    price(btc, "50000")
+    price(eth, "3000")
+    price(usdc, "1")
+    btc_loan = book(principal=D("1"))
+    eth_loan = book(asset=eth, principal=D("10"))
+    services.collateral_top_up(
+        actor=ops,
+        counterparty=cp,
+        direction="received",
+        asset=usdc,
+        venue=venue,
+        quantity=D("400000"),
+        now=now,
+    )
+    # An ETH price moves the ETH loan's exposure, and so the BTC loan's share of the pool.
+    run = revalue(now=now, scope=Scope(kind="touched", asset_ids=(eth.pk,))).run
+    valued = set(LoanValuation.objects.filter(run_id=run.pk).values_list("loan_id", flat=True))
+    assert valued == {btc_loan.pk, eth_loan.pk}
