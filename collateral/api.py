@@ -370,6 +370,11 @@ class SubstitutionInSerializer(StrictSerializer):
         return fields
 
 
+def _whole_list(results: list) -> dict:
+    """A list small enough to answer in one page, in the shape of every paginated list."""
+    return {"count": len(results), "next": None, "previous": None, "results": results}
+
+
 def _movement(request, *, loan=None, counterparty=None, direction=None, data):
     asset = _resolve(Asset, "symbol", data["asset"], "asset")
     venue = _resolve(Venue, "code", data["venue"], "venue")
@@ -404,7 +409,7 @@ class LoanCollateralView(IdempotencyMixin, APIView):
     def get(self, request, loan_id: int):
         loan = get_object_or_404(Loan, pk=loan_id)
         rows = selectors.positions_for_loan(loan)
-        return Response({"count": len(rows), "results": PositionSerializer(rows, many=True).data})
+        return Response(_whole_list(PositionSerializer(rows, many=True).data))
 
     @extend_schema(request=MovementInSerializer, responses={201: MovementSerializer})
     def post(self, request, loan_id: int):
@@ -461,7 +466,7 @@ class PooledCollateralView(IdempotencyMixin, APIView):
             .select_related("counterparty", "asset", "venue")
             .order_by("direction", "asset__symbol", "venue__code")
         )
-        return Response({"count": len(rows), "results": PositionSerializer(rows, many=True).data})
+        return Response(_whole_list(PositionSerializer(rows, many=True).data))
 
     @extend_schema(request=PooledMovementInSerializer, responses={201: MovementSerializer})
     def post(self, request, code: str):

@@ -24,7 +24,7 @@ urlpatterns = [
     ),
     path("loans/<int:loan_id>/valuation/", api.LoanValuationView.as_view(), name="loan-valuation"),
     path(
-        "counterparties/<str:code>/collateral/",
+        "counterparties/<slug:code>/collateral/",
         api.PooledCollateralView.as_view(),
         name="pooled-collateral",
     ),

@@ -23,6 +23,7 @@ index holds even if they did. Each figure is rounded once to 18 places, half-eve
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -36,6 +37,8 @@ from financing.jobs.services import xact_advisory_lock
 from loans.accrual import half_even_sql
 
 REVALUATION_LOCK = "collateral.revaluation"
+#: USD figures are NUMERIC(38,18): anything past this is a data error, capped and flagged stale.
+ABSURD = "10000000000000000000::numeric"
 
 #: Loans whose margin is watched; calls open only on the first two.
 VALUED_STATUSES = ("active", "recalled", "defaulted")
@@ -139,9 +142,11 @@ CREATE TEMP TABLE rv_loan ON COMMIT DROP AS
 SELECT l.id AS loan_id, l.counterparty_id, l.direction, l.asset_id, l.status,
        {exposure_qty} AS exposure_qty,
        px.price_usd AS loan_price, px.as_of AS loan_price_as_of, px.source AS loan_price_source,
-       COALESCE(px.stale, true) AS loan_price_stale,
+       (COALESCE(px.stale, true) OR {exposure_qty} * px.price_usd >= {ABSURD})
+           AS loan_price_stale,
        CASE WHEN px.price_usd IS NULL THEN NULL
-            ELSE {_round(f"GREATEST({exposure_qty}, 0) * px.price_usd")} END AS exposure_usd,
+            ELSE LEAST({ABSURD}, {_round(f"GREATEST({exposure_qty}, 0) * px.price_usd")})
+       END AS exposure_usd,
        {terms},
        {_policy("cure_hours", "%(d_cure_hours)s")} AS cure_hours
 FROM loans_loan l
@@ -161,11 +166,19 @@ WHERE {" AND ".join(where)}
 """
 
 
+_POSITION_VALUE = _round(
+    "cp.quantity * px.price_usd * (1 - COALESCE(h3.haircut, h2.haircut, h1.haircut, "
+    "h0.haircut, %(default_haircut)s::numeric))"
+)
+
 _POSITIONS_SQL = f"""
 CREATE TEMP TABLE rv_pos ON COMMIT DROP AS
 SELECT cp.id AS position_id, cp.loan_id, cp.counterparty_id, cp.direction,
        cp.asset_id, a.symbol, v.code AS venue, cp.quantity,
-       px.price_usd, px.as_of, COALESCE(px.stale, true) AS stale,
+       px.price_usd, px.as_of,
+       -- A value too large to be real (past 1e19 USD) is capped and flagged, never allowed to
+       -- fail the whole book's run.
+       (COALESCE(px.stale, true) OR cp.quantity * px.price_usd >= {ABSURD}) AS stale,
        COALESCE(h3.haircut, h2.haircut, h1.haircut, h0.haircut, %(default_haircut)s::numeric)
            AS haircut,
        CASE WHEN h3.id IS NOT NULL THEN 'venue+counterparty'
@@ -173,12 +186,8 @@ SELECT cp.id AS position_id, cp.loan_id, cp.counterparty_id, cp.direction,
             WHEN h1.id IS NOT NULL THEN 'venue'
             WHEN h0.id IS NOT NULL THEN 'asset'
             ELSE 'none' END AS haircut_scope,
-       CASE WHEN px.price_usd IS NULL THEN 0 ELSE {
-    _round(
-        "cp.quantity * px.price_usd * (1 - COALESCE(h3.haircut, h2.haircut, h1.haircut, "
-        "h0.haircut, %(default_haircut)s::numeric))"
-    )
-} END AS value
+       CASE WHEN px.price_usd IS NULL THEN 0 ELSE LEAST({ABSURD}, {_POSITION_VALUE}) END
+           AS value
 FROM collateral_collateralposition cp
 JOIN refdata_asset a ON a.id = cp.asset_id
 JOIN refdata_venue v ON v.id = cp.venue_id
@@ -336,6 +345,14 @@ WHERE v.band = 'warning' AND NOT v.stale AND v.status IN ('active', 'recalled')
   AND (s.band IS NULL OR s.band IN ('ok', 'unknown'))
 """
 
+# Loans back below their warning level: their warning alerts resolve, so the next crossing
+# alerts again.
+_RECOVERED_SQL = """
+SELECT v.loan_id
+FROM rv_val v JOIN collateral_loanmarginstate s ON s.loan_id = v.loan_id
+WHERE v.band = 'ok' AND NOT v.stale AND s.band <> 'ok'
+"""
+
 _STATE_SQL = """
 INSERT INTO collateral_loanmarginstate (
     loan_id, valuation_id, valued_at, exposure_usd, collateral_value_usd, ltv, stale, band,
@@ -364,7 +381,13 @@ WITH moved AS (
     FROM rv_val v
     WHERE c.loan_id = v.loan_id AND c.closed_at IS NULL AND c.status IN ('open', 'escalated')
       AND NOT v.stale AND v.ltv IS NOT NULL
-      AND (v.ltv <= v.initial_ltv OR v.ltv <= v.call_ltv - %(hysteresis)s)
+      AND (v.ltv <= v.initial_ltv
+           -- Prices alone (no collateral received against the call) may also meet it once
+           -- the LTV is below the call level by the hysteresis buffer; a top-up must reach
+           -- the initial LTV.
+           OR (v.ltv <= v.call_ltv - %(hysteresis)s
+               AND NOT EXISTS (SELECT 1 FROM collateral_collateralmovement m
+                               WHERE m.margin_call_id = c.id)))
     RETURNING c.id, c.loan_id, v.ltv, c.resolution, 'met'::text AS to_status,
               (SELECT status FROM collateral_margincall o WHERE o.id = c.id) AS from_status
 ), ev AS (
@@ -425,6 +448,10 @@ WITH opened AS (
     FROM rv_val v
     WHERE v.band IN ('call', 'liquidation') AND NOT v.stale
       AND v.status IN ('active', 'recalled')
+      -- A ladder merged from the loan's and a policy's terms could put the call level at or
+      -- below the initial LTV: such a call would be met by the next run and reopened by the
+      -- one after. It opens only above the initial LTV.
+      AND (v.ltv IS NULL OR v.ltv > v.initial_ltv)
     ORDER BY v.loan_id
     ON CONFLICT (loan_id) WHERE closed_at IS NULL DO NOTHING
     RETURNING id, loan_id, status, opening_ltv, required_top_up_usd, deadline
@@ -450,11 +477,13 @@ WITH moved AS (
     WHERE l.id = c.loan_id AND c.closed_at IS NULL
       AND l.status NOT IN ('active', 'recalled', 'defaulted')
       {scope}
-    RETURNING c.id, c.loan_id, c.current_ltv AS ltv, l.status AS loan_status
+    RETURNING c.id, c.loan_id, c.current_ltv AS ltv, l.status AS loan_status,
+              (SELECT status FROM collateral_margincall o WHERE o.id = c.id) AS from_status
 ), ev AS (
     INSERT INTO collateral_margincallevent (call_id, kind, from_status, to_status, at, ltv,
                                             note, data)
-    SELECT id, 'met', '', 'met', %(now)s, ltv, 'the loan left the book (' || loan_status || ')',
+    SELECT id, 'met', from_status, 'met', %(now)s, ltv,
+           'the loan left the book (' || loan_status || ')',
            '{}'::jsonb FROM moved
 )
 SELECT id, loan_id, ltv FROM moved
@@ -464,7 +493,7 @@ _REFRESH_CALLS_SQL = """
 UPDATE collateral_margincall c
 SET current_ltv = v.ltv, current_top_up_usd = v.top_up_usd, last_valued_at = %(now)s
 FROM rv_val v
-WHERE c.loan_id = v.loan_id AND c.closed_at IS NULL AND c.last_valued_at < %(now)s
+WHERE c.loan_id = v.loan_id AND c.closed_at IS NULL AND c.last_valued_at <= %(now)s
 """
 
 # Notices to the counterparty for what the firm calls (lend loans); calls on the firm are
@@ -484,7 +513,7 @@ JOIN refdata_counterparty cp ON cp.id = l.counterparty_id
 JOIN refdata_asset a ON a.id = l.asset_id
 JOIN rv_val v ON v.loan_id = c.loan_id
 WHERE c.id = ANY(%(ids)s) AND c.side = 'on_counterparty'
-ON CONFLICT (call_id, kind) DO NOTHING
+ON CONFLICT DO NOTHING
 """
 
 # format() arguments: 1 loan, 2 asset, 3 outstanding principal, 4 LTV %, 5 call level %,
@@ -528,6 +557,7 @@ class RunResult:
     stale_assets: list[str]
     fresh_assets: list[str]
     stale_blocked: int = 0
+    recovered: list[int] = dataclasses.field(default_factory=list)
 
 
 def _params(now: datetime, scope: Scope, run_id: int | None = None) -> dict:
@@ -611,6 +641,7 @@ def revalue(*, now: datetime, scope: Scope | None = None, trigger: str = "manual
 
             step("valuations", _INSERT_VALUATIONS_SQL)
             warnings = step("warnings", _WARNINGS_SQL, fetch=True)
+            recovered = [r[0] for r in step("recovered", _RECOVERED_SQL, fetch=True)]
             step("state", _STATE_SQL)
             met = step("calls_met", _MET_SQL, fetch=True)
             liquidation = step("calls_liquidation", _LIQUIDATION_SQL, fetch=True)
@@ -694,6 +725,7 @@ def revalue(*, now: datetime, scope: Scope | None = None, trigger: str = "manual
             stale_assets=stale_assets,
             fresh_assets=fresh_assets,
             stale_blocked=stale_blocked,
+            recovered=recovered,
         )
         t = time.perf_counter()
         margin.alerts_for_run(result, now=now)

@@ -8,7 +8,13 @@ from decimal import ROUND_DOWN, ROUND_UP, Decimal
 
 from django.db import transaction
 
-from collateral.engine import RunResult, Scope, revalue
+from collateral.engine import (
+    CALLABLE_STATUSES,
+    REVALUATION_LOCK,
+    RunResult,
+    Scope,
+    revalue,
+)
 from collateral.models import (
     CollateralMovement,
     CollateralPosition,
@@ -19,12 +25,12 @@ from collateral.models import (
     MarginCallNotice,
     MarginCallSide,
     MarginCallStatus,
-    PositionDirection,
     RevaluationRun,
 )
 from financing.accounts.roles import can
 from financing.alerts.services import AlertSpec, alerts_raise_many, alerts_resolve
 from financing.errors import Conflict, Forbidden, InvalidInput
+from financing.jobs.services import xact_advisory_lock
 from financing.money import quantize_intermediate
 from loans.models import Loan
 
@@ -130,6 +136,10 @@ def alerts_for_run(result: RunResult, *, now: datetime) -> None:
     for call_id, _loan_id, _ltv in result.met:
         for kind in ("margin_call", "margin_escalation", "margin_liquidation"):
             alerts_resolve(dedupe_key=f"{kind}:{call_id}", now=now, note="margin call met")
+    for loan_id in result.recovered:
+        alerts_resolve(
+            dedupe_key=f"margin_warning:{loan_id}", now=now, note="LTV back below the warning level"
+        )
     for symbol in result.fresh_assets:
         alerts_resolve(dedupe_key=f"stale_price:{symbol}", now=now, note="fresh price received")
 
@@ -138,7 +148,7 @@ def alerts_for_run(result: RunResult, *, now: datetime) -> None:
 
 
 def _locked_call(call_id: int) -> MarginCall:
-    return MarginCall.objects.select_for_update().select_related("loan").get(pk=call_id)
+    return MarginCall.objects.select_for_update(of=("self",)).select_related("loan").get(pk=call_id)
 
 
 def margin_call_escalate(*, actor, call: MarginCall, now: datetime, reason: str) -> MarginCall:
@@ -147,7 +157,7 @@ def margin_call_escalate(*, actor, call: MarginCall, now: datetime, reason: str)
         raise Forbidden("Your role may not act on margin calls.")
     if not reason.strip():
         raise InvalidInput("Say why the call is escalated.", field="reason")
-    with transaction.atomic():
+    with transaction.atomic(), xact_advisory_lock(REVALUATION_LOCK):
         call = _locked_call(call.pk)
         if call.status != MarginCallStatus.OPEN:
             raise Conflict(f"MC{call.pk} is {call.status}; only an open call is escalated.")
@@ -184,16 +194,25 @@ def margin_call_escalate(*, actor, call: MarginCall, now: datetime, reason: str)
     return call
 
 
+def call_met_after(call: MarginCall, *, now: datetime) -> None:
+    """What follows a call met outside a revaluation: its notice, its alerts resolved."""
+    _notice(call, "met", now)
+    for kind in ("margin_call", "margin_escalation", "margin_liquidation"):
+        alerts_resolve(dedupe_key=f"{kind}:{call.pk}", now=now, note="margin call met")
+
+
 def margin_calls_escalate_due(*, now: datetime) -> int:
     """Escalate every open call whose deadline has passed, between revaluations (the hourly
     run does the same): a conditional update per call, its event, notice and alert."""
-    from collateral.engine import REVALUATION_LOCK
-    from financing.jobs.services import xact_advisory_lock
-
     with transaction.atomic(), xact_advisory_lock(REVALUATION_LOCK):
         due = list(
-            MarginCall.objects.select_for_update()
-            .filter(closed_at__isnull=True, status=MarginCallStatus.OPEN, deadline__lte=now)
+            MarginCall.objects.select_for_update(of=("self",))
+            .filter(
+                closed_at__isnull=True,
+                status=MarginCallStatus.OPEN,
+                deadline__lte=now,
+                loan__status__in=CALLABLE_STATUSES,
+            )
             .select_related("loan__counterparty")
             .order_by("pk")
         )
@@ -289,8 +308,10 @@ def margin_call_liquidate(
 ) -> Liquidation:
     """Sell down collateral of a call in liquidation (or escalated) to bring the loan back to
     its initial LTV, never more than needed: computes the quantity, records the sale, applies
-    the proceeds to the loan's principal (then interest) and returns any surplus."""
-    from loans.services import interest_unsettled_before, loan_interest_settle, loan_repay
+    the proceeds to the loan's principal and records what is returned (the part of the proceeds
+    below one unit of the loan asset, or what exceeds the principal). Accrued interest stays
+    accrued and settles as usual."""
+    from loans.services import loan_repay
 
     if not can(actor, "margin.act"):
         raise Forbidden("Your role may not act on margin calls.")
@@ -298,46 +319,51 @@ def margin_call_liquidate(
         not isinstance(sale_price_usd, Decimal)
         or not sale_price_usd.is_finite()
         or sale_price_usd <= 0
+        or sale_price_usd > Decimal("1e15")
     ):
         raise InvalidInput("A sale price above zero, as a decimal string.", field="sale_price_usd")
-    with transaction.atomic():
-        call = _locked_call(call.pk)
-        if call.closed_at is not None:
-            raise Conflict(f"MC{call.pk} is closed ({call.status}).")
-        if call.status not in (MarginCallStatus.LIQUIDATION, MarginCallStatus.ESCALATED):
-            raise Conflict(
-                f"MC{call.pk} is {call.status}: collateral is sold only for a call in "
-                "liquidation or escalated past its deadline."
-            )
-        if call.side != MarginCallSide.ON_COUNTERPARTY:
-            raise Conflict("The firm's own posted collateral is liquidated by the counterparty.")
+    # Value the loan first, on its own: if current prices meet the call, that stands (and is
+    # committed) and nothing is sold.
+    revalue(
+        now=now,
+        scope=Scope(kind=RevaluationRun.Scope.LOANS, loan_ids=(call.loan_id,)),
+        trigger="liquidation",
+    )
+    # The revaluation lock first, then rows: a revaluation holds the lock and updates calls.
+    with transaction.atomic(), xact_advisory_lock(REVALUATION_LOCK):
         loan = (
             Loan.objects.select_for_update(of=("self",))
             .select_related("asset")
             .get(pk=call.loan_id)
         )
-        revalue(
+        call = _locked_call(call.pk)
+        _check_liquidable(call)
+        run = revalue(
             now=now,
             scope=Scope(kind=RevaluationRun.Scope.LOANS, loan_ids=(loan.pk,)),
             trigger="liquidation",
-        )
-        v = LoanValuation.objects.filter(loan=loan).order_by("-valued_at", "-id").first()
+        ).run
+        call.refresh_from_db()
+        _check_liquidable(call)
+        v = LoanValuation.objects.filter(run_id=run.pk, loan=loan).first()
         if v is None or v.exposure_usd is None or v.stale:
             raise Conflict("The loan cannot be valued on fresh prices: no liquidation.")
-        own = [line for line in v.lines if not line.get("pooled")]
+        # Only the loan's own holdings: pooled collateral secures other loans too.
+        own = {line["position"]: line for line in v.lines if not line.get("pooled")}
+        if not own:
+            raise Conflict("The loan holds no collateral of its own to sell.")
         if position is None:
-            if not own:
-                raise Conflict("The loan holds no collateral of its own to sell.")
-            best = max(own, key=lambda line: Decimal(line["value_usd"]))
-            position = CollateralPosition.objects.get(pk=best["position"])
-        line = next((ln for ln in v.lines if ln["position"] == position.pk), None)
-        if line is None or position.direction != PositionDirection.RECEIVED:
-            raise InvalidInput("Choose a holding that secures this loan.", field="position")
+            position_id = max(own.values(), key=lambda line: Decimal(line["value_usd"]))["position"]
+        elif position.pk in own:
+            position_id = position.pk
+        else:
+            raise InvalidInput("Choose a holding of this loan's own.", field="position")
         pos = (
-            CollateralPosition.objects.select_for_update()
+            CollateralPosition.objects.select_for_update(of=("self",))
             .select_related("asset")
-            .get(pk=position.pk)
+            .get(pk=position_id)
         )
+        line = own[position_id]
         price = Decimal(line["price_usd"])
         haircut = Decimal(line["haircut"])
         sale = sale_price_usd or price
@@ -349,18 +375,19 @@ def margin_call_liquidate(
             value_price_usd=price,
             haircut=haircut,
         )
-        # The proceeds are applied in whole units of the loan asset, so size the sale from the
-        # principal it must repay, rounded up to the loan asset's decimals, then sell whole
+        # The proceeds repay principal in whole units of the loan asset, so size the sale from
+        # the principal it must repay, rounded up to the loan asset's decimals, then sell whole
         # units of the collateral asset (rounded up) that bring in at least that: the LTV
         # reaches the target, and no more is sold than one unit of either precision.
         loan_price = v.loan_price_usd
         loan_step = Decimal(1).scaleb(-loan.asset.decimals)
         step = Decimal(1).scaleb(-pos.asset.decimals)
-        repay_needed = (qty * sale / loan_price).quantize(loan_step, rounding=ROUND_UP)
+        repay_needed = min(
+            (qty * sale / loan_price).quantize(loan_step, rounding=ROUND_UP),
+            loan.outstanding_principal,
+        )
         qty = (repay_needed * loan_price / sale).quantize(step, rounding=ROUND_UP)
-        # Never more than repays everything owed, nor more than the holding.
-        repay_all = (v.exposure_usd / sale).quantize(step, rounding=ROUND_UP)
-        qty = min(qty, repay_all, pos.quantity)
+        qty = min(qty, pos.quantity)
         if qty <= 0:
             raise Conflict("The LTV is already at or below the initial LTV: nothing to sell.")
         proceeds_usd = quantize_intermediate(qty * sale)
@@ -389,28 +416,15 @@ def margin_call_liquidate(
                 now=now,
                 reason=f"margin call MC{call.pk}: liquidation proceeds",
             )
-        applied_interest = Decimal(0)
-        left = proceeds_loan - applied_principal
-        loan.refresh_from_db()
-        if loan.outstanding_principal == 0 and left > 0:
-            owed = interest_unsettled_before(loan, now.date())
-            if owed > 0:
-                settlement = loan_interest_settle(
-                    actor=actor,
-                    loan=loan,
-                    on=now.date(),
-                    now=now,
-                    reason=f"margin call MC{call.pk}: liquidation proceeds",
-                )
-                applied_interest = min(settlement.amount, left)
-        surplus_loan = max(left - applied_interest, Decimal(0))
+        # What the sale brought in beyond the principal repaid in whole units goes back to
+        # the counterparty; it is recorded, not lost.
+        surplus_loan = max(proceeds_loan - applied_principal, Decimal(0))
         surplus_usd = quantize_intermediate(surplus_loan * loan_price)
-        result = revalue(
+        revalue(
             now=now,
             scope=Scope(kind=RevaluationRun.Scope.LOANS, loan_ids=(loan.pk,)),
             trigger="liquidation",
         )
-        del result
         after = LoanValuation.objects.filter(loan=loan).order_by("-valued_at", "-id").first()
         liquidation = Liquidation.objects.create(
             call=call,
@@ -422,7 +436,7 @@ def margin_call_liquidate(
             loan_price_usd=loan_price,
             proceeds_loan_asset=proceeds_loan,
             applied_principal=applied_principal,
-            applied_interest=applied_interest,
+            applied_interest=Decimal(0),
             surplus_loan_asset=surplus_loan,
             surplus_usd=surplus_usd,
             ltv_before=v.ltv,
@@ -437,16 +451,16 @@ def margin_call_liquidate(
         )
         text = (
             f"Liquidation for margin call MC{call.pk} on {loan.reference}: sold {qty} "
-            f"{pos.asset.symbol} at USD {sale} for USD {proceeds_usd:.2f}; applied "
-            f"{applied_principal} {loan.asset.symbol} to principal and {applied_interest} to "
-            f"interest; surplus {surplus_loan} {loan.asset.symbol} (USD {surplus_usd:.2f}) "
-            f"returned. LTV {_pct(v.ltv)} -> {_pct(liquidation.ltv_after)}."
+            f"{pos.asset.symbol} at USD {sale} for USD {proceeds_usd:,.2f}; applied "
+            f"{applied_principal} {loan.asset.symbol} to principal; returned "
+            f"{surplus_loan} {loan.asset.symbol} (USD {surplus_usd:,.2f}). "
+            f"LTV {_pct(v.ltv)} -> {_pct(liquidation.ltv_after)}."
         )
         MarginCallEvent.objects.create(
             call=call,
             kind="liquidated",
             from_status=call.status,
-            to_status="liquidation",
+            to_status=MarginCallStatus.LIQUIDATION,
             at=now,
             actor=actor,
             ltv=liquidation.ltv_after,
@@ -458,9 +472,40 @@ def margin_call_liquidate(
             fields.update(status=MarginCallStatus.LIQUIDATION, liquidation_at=now)
         if done:
             fields.update(closed_at=now, resolution="collateral sold down to the initial LTV")
-        MarginCall.objects.filter(pk=call.pk).update(**fields)
+        moved = MarginCall.objects.filter(
+            pk=call.pk, status=call.status, closed_at__isnull=True
+        ).update(**fields)
+        if not moved:  # pragma: no cover - the call row is locked for this transaction
+            raise Conflict(f"MC{call.pk} changed while it was being liquidated.")
         call.refresh_from_db()
-        _notice(call, "liquidation_done", now, body=text)
+        _statement(call, liquidation, text, now)
         if done:
-            alerts_resolve(dedupe_key=f"margin_liquidation:{call.pk}", now=now, note=text[:300])
+            for kind in ("margin_call", "margin_escalation", "margin_liquidation"):
+                alerts_resolve(dedupe_key=f"{kind}:{call.pk}", now=now, note=text[:300])
     return liquidation
+
+
+def _check_liquidable(call: MarginCall) -> None:
+    if call.closed_at is not None:
+        raise Conflict(f"MC{call.pk} is closed ({call.status}).")
+    if call.status not in (MarginCallStatus.LIQUIDATION, MarginCallStatus.ESCALATED):
+        raise Conflict(
+            f"MC{call.pk} is {call.status}: collateral is sold only for a call in "
+            "liquidation or escalated past its deadline."
+        )
+    if call.side != MarginCallSide.ON_COUNTERPARTY:
+        raise Conflict("The firm's own posted collateral is liquidated by the counterparty.")
+
+
+def _statement(call: MarginCall, liquidation: Liquidation, text: str, now: datetime) -> None:
+    """The statement of one sale: one notice per liquidation (a call may need several)."""
+    loan = Loan.objects.select_related("counterparty").get(pk=call.loan_id)
+    MarginCallNotice.objects.create(
+        call=call,
+        liquidation=liquidation,
+        kind=MarginCallNotice.Kind.LIQUIDATION_DONE,
+        sent_at=now,
+        recipient=f"{loan.counterparty.name} ({loan.counterparty.code})",
+        subject=f"{loan.reference} liquidation statement #{liquidation.pk}",
+        body=text,
+    )

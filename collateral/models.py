@@ -386,13 +386,16 @@ class MarginCallSide(models.TextChoices):
     ON_FIRM = "on_firm", "Counterparty calls the firm (borrow)"
 
 
-#: Statuses and where they may go; margin_call_transition refuses the rest.
+#: Statuses and where they may go. The engine's statements and collateral/margin.py move calls
+#: only along these (tests check every recorded move against this map); a call in liquidation
+#: closes when the sale restores the initial LTV, or as met by a top-up or the loan leaving the
+#: book.
 CALL_TRANSITIONS: dict[str, frozenset[str]] = {
     MarginCallStatus.OPEN: frozenset(
         {MarginCallStatus.MET, MarginCallStatus.ESCALATED, MarginCallStatus.LIQUIDATION}
     ),
     MarginCallStatus.ESCALATED: frozenset({MarginCallStatus.MET, MarginCallStatus.LIQUIDATION}),
-    MarginCallStatus.LIQUIDATION: frozenset(),
+    MarginCallStatus.LIQUIDATION: frozenset({MarginCallStatus.MET}),
     MarginCallStatus.MET: frozenset(),
 }
 
@@ -480,6 +483,10 @@ class MarginCallNotice(models.Model):
 
     call = models.ForeignKey(MarginCall, on_delete=models.PROTECT, related_name="notices")
     kind = models.CharField(max_length=20, choices=Kind.choices)
+    #: The sale a liquidation statement reports (a call may need more than one sale).
+    liquidation = models.ForeignKey(
+        "Liquidation", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     sent_at = models.DateTimeField()
     recipient = models.CharField(max_length=200)
     subject = models.CharField(max_length=300)
@@ -488,8 +495,18 @@ class MarginCallNotice(models.Model):
     class Meta:
         ordering = ["sent_at", "id"]
         constraints = [
-            # A notice of each kind is sent once per call (retries and races send nothing new).
-            models.UniqueConstraint(fields=["call", "kind"], name="one_notice_per_kind"),
+            # A notice of each kind is sent once per call (retries and races send nothing new);
+            # a liquidation statement once per sale.
+            models.UniqueConstraint(
+                fields=["call", "kind"],
+                condition=~models.Q(kind="liquidation_done"),
+                name="one_notice_per_kind",
+            ),
+            models.UniqueConstraint(
+                fields=["liquidation"],
+                condition=models.Q(kind="liquidation_done"),
+                name="one_statement_per_sale",
+            ),
         ]
 
 

@@ -17,6 +17,7 @@ from collateral.models import (
     MarginCall,
     MarginCallEvent,
     MarginCallNotice,
+    RevaluationRun,
 )
 from financing.api.fields import AmountField
 from loans.models import Loan
@@ -90,17 +91,31 @@ def loan_valuation_latest(loan: Loan) -> LoanValuation | None:
 def valuation_prices(v: LoanValuation) -> list[dict]:
     """The prices a valuation used: the loan asset's and each collateral asset's."""
     loan_asset = v.loan.asset.symbol
-    out = [{"asset": loan_asset, "price_usd": _s(v.loan_price_usd), "role": "loan"}]
+    used = RevaluationRun.objects.filter(pk=v.run_id).values_list("prices", flat=True).first()
+    meta = (used or {}).get(loan_asset, {})
+    out = [
+        {
+            "asset": loan_asset,
+            "price_usd": _s(v.loan_price_usd),
+            "as_of": meta.get("as_of"),
+            "source": meta.get("source"),
+            "snapshot": meta.get("snapshot"),
+            "role": "loan",
+        }
+    ]
     seen = set()
     for line in v.lines:
         if line["asset"] in seen:
             continue
         seen.add(line["asset"])
+        meta = (used or {}).get(line["asset"], {})
         out.append(
             {
                 "asset": line["asset"],
                 "price_usd": line["price_usd"],
                 "as_of": line["as_of"],
+                "source": meta.get("source"),
+                "snapshot": meta.get("snapshot"),
                 "role": "collateral",
             }
         )

@@ -14,9 +14,9 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 
-from collateral.engine import Scope, revalue
+from collateral.engine import REVALUATION_LOCK, VALUED_STATUSES, Scope, revalue
 from collateral.models import (
     CollateralMovement,
     CollateralPosition,
@@ -34,11 +34,14 @@ from financing.accounts.roles import can
 from financing.approvals.services import approval_request_create
 from financing.audit.history import save_stamped
 from financing.errors import Conflict, Forbidden, InvalidInput
+from financing.jobs.services import xact_advisory_lock
 from financing.refdata.models import Asset, Counterparty, Venue
 from loans.models import LIVE_STATUSES, Direction, Loan
 
 MAX_PRICE = Decimal("1e15")
-MAX_QUANTITY = Decimal("1e20")
+#: A movement or a holding past this many units is a typo, not collateral (and NUMERIC(38,18)
+#: must hold its value in USD).
+MAX_QUANTITY = Decimal("1e15")
 #: A price dated further ahead than this is a clock error, not a price.
 FUTURE_TOLERANCE = timedelta(minutes=2)
 MAX_PRICE_AGE = timedelta(days=30)
@@ -253,7 +256,13 @@ def haircut_set(
         row.haircut = haircut
         row.updated_by = actor
         row.updated_at = now
-        save_stamped(row, actor=actor, reason=reason or "haircut set")
+        try:
+            with transaction.atomic():
+                save_stamped(row, actor=actor, reason=reason or "haircut set")
+        except IntegrityError:
+            raise Conflict(
+                "This haircut was set at the same moment by someone else; retry."
+            ) from None
     return row
 
 
@@ -296,7 +305,13 @@ def margin_policy_set(
         row.cure_hours = cure
         row.updated_by = actor
         row.updated_at = now
-        save_stamped(row, actor=actor, reason=reason or "margin policy set")
+        try:
+            with transaction.atomic():
+                save_stamped(row, actor=actor, reason=reason or "margin policy set")
+        except IntegrityError:
+            raise Conflict(
+                "This policy was set at the same moment by someone else; retry."
+            ) from None
     return row
 
 
@@ -355,6 +370,10 @@ def _move(
     approval=None,
     call: MarginCall | None = None,
 ) -> CollateralMovement:
+    if pos.quantity + quantity > MAX_QUANTITY:
+        raise InvalidInput(
+            f"The holding would exceed {MAX_QUANTITY:,.0f} {pos.asset.symbol}.", field="quantity"
+        )
     if pos.quantity + quantity < 0:
         raise Conflict(
             f"The position holds {pos.quantity} {pos.asset.symbol} at {pos.venue.code}; "
@@ -390,14 +409,18 @@ def _scope_of(loan: Loan | None, counterparty: Counterparty) -> Scope:
 def _open_call(loan: Loan | None) -> MarginCall | None:
     if loan is None:
         return None
-    return MarginCall.objects.select_for_update().filter(loan=loan, closed_at__isnull=True).first()
+    return (
+        MarginCall.objects.select_for_update(of=("self",))
+        .filter(loan=loan, closed_at__isnull=True)
+        .first()
+    )
 
 
 def _target(loan: Loan | None, counterparty: Counterparty | None, direction: str | None):
     """(loan, counterparty, direction) of a movement: a loan's own collateral or a pool."""
     if loan is not None:
         loan = _lock_loan(loan.pk)
-        if loan.status not in LIVE_STATUSES:
+        if loan.status not in VALUED_STATUSES:
             raise Conflict(f"Loan {loan.reference} is {loan.status}: no collateral movements.")
         return loan, loan.counterparty, _direction_for(loan.direction)
     if counterparty is None:
@@ -425,7 +448,8 @@ def collateral_top_up(
     _check_quantity(quantity, asset)
     if venue.status != Venue.Status.ACTIVE:
         raise InvalidInput(f"{venue.code} is not active.", field="venue")
-    with transaction.atomic():
+    # The revaluation lock before any row: a running revaluation holds it and updates calls.
+    with transaction.atomic(), xact_advisory_lock(REVALUATION_LOCK):
         loan, counterparty, direction = _target(loan, counterparty, direction)
         call = _open_call(loan)
         pos = _position(
@@ -479,6 +503,10 @@ def collateral_top_up(
                     ltv=v.ltv,
                     note="top-up restored the initial LTV",
                 )
+                from collateral.margin import call_met_after
+
+                call.refresh_from_db()
+                call_met_after(call, now=now)
     return movement
 
 
@@ -501,12 +529,12 @@ def _unit_values(valuation: LoanValuation) -> dict[int, Decimal]:
 def release_check(loan: Loan, pos: CollateralPosition, quantity: Decimal, now: datetime):
     """A release is allowed while the loan's LTV is below its release level and only down to
     its initial LTV. Revalues the loan first, so the check uses current prices."""
-    revalue(
+    run = revalue(
         now=now,
         scope=Scope(kind=RevaluationRun.Scope.LOANS, loan_ids=(loan.pk,)),
         trigger="release",
-    )
-    v = _latest_valuation(loan)
+    ).run
+    v = LoanValuation.objects.filter(run_id=run.pk, loan=loan).first()
     if v is None or v.exposure_usd is None:
         raise Conflict(f"Loan {loan.reference} cannot be valued (no price): no release.")
     if v.stale:
@@ -528,6 +556,47 @@ def release_check(loan: Loan, pos: CollateralPosition, quantity: Decimal, now: d
     return v, after_ltv
 
 
+def pool_release_check(pos: CollateralPosition, quantity: Decimal, now: datetime) -> None:
+    """A pooled release is checked against every loan sharing the pool: each must be valued on
+    fresh prices below its release level, and stay at or below its initial LTV once its share
+    of the pool shrinks."""
+    ids = tuple(
+        Loan.objects.filter(
+            counterparty_id=pos.counterparty_id,
+            status__in=VALUED_STATUSES,
+            direction=Direction.LEND
+            if pos.direction == PositionDirection.RECEIVED
+            else Direction.BORROW,
+        ).values_list("pk", flat=True)
+    )
+    if not ids:
+        return  # the pool secures nothing on the book
+    run = revalue(
+        now=now, scope=Scope(kind=RevaluationRun.Scope.LOANS, loan_ids=ids), trigger="release"
+    ).run
+    for v in LoanValuation.objects.filter(run_id=run.pk).select_related("loan"):
+        ref = v.loan.reference
+        if v.exposure_usd is None or v.stale:
+            raise Conflict(f"{ref} cannot be valued on fresh prices: no pooled release.")
+        if v.exposure_usd == 0:
+            continue
+        if v.ltv is None or v.ltv >= v.release_ltv:
+            raise Conflict(
+                f"{ref} shares the pool at LTV {v.ltv}, not below its release level "
+                f"{v.release_ltv}: no pooled release."
+            )
+        line = next((ln for ln in v.lines if ln.get("pooled") and ln["position"] == pos.pk), None)
+        if line is None or line.get("price_usd") is None:
+            continue
+        unit = Decimal(line["price_usd"]) * (1 - Decimal(line["haircut"]))
+        after = v.collateral_value_usd - quantity * unit * Decimal(line.get("share") or 0)
+        if after <= 0 or v.exposure_usd / after > v.initial_ltv:
+            raise Conflict(
+                f"Releasing {quantity} {pos.asset.symbol} from the pool would take {ref} above "
+                f"its initial LTV {v.initial_ltv}."
+            )
+
+
 def collateral_release_request(
     *,
     actor,
@@ -543,7 +612,8 @@ def collateral_release_request(
     """Return collateral: needs approval (`collateral.release`), checked again when approved."""
     _require(actor, "collateral.move", "move collateral")
     _check_quantity(quantity, asset)
-    with transaction.atomic():
+    # The revaluation lock before any row: a running revaluation holds it and updates calls.
+    with transaction.atomic(), xact_advisory_lock(REVALUATION_LOCK):
         loan, counterparty, direction = _target(loan, counterparty, direction)
         pos = _position(
             counterparty=counterparty,
@@ -559,6 +629,8 @@ def collateral_release_request(
             raise Conflict(f"Only {held} {asset.symbol} is held at {venue.code}.")
         if loan is not None:
             release_check(loan, pos, quantity, now)
+        else:
+            pool_release_check(pos, quantity, now)
         where = loan.reference if loan else f"{counterparty.code} pool"
         return approval_request_create(
             action="collateral.release",
@@ -573,7 +645,8 @@ def collateral_release_request(
 
 def collateral_release_apply(*, approval, checker, now: datetime) -> CollateralMovement:
     quantity = Decimal(approval.payload["quantity"])
-    with transaction.atomic():
+    # The revaluation lock before any row: a running revaluation holds it and updates calls.
+    with transaction.atomic(), xact_advisory_lock(REVALUATION_LOCK):
         pos = CollateralPosition.objects.select_related("asset", "venue", "loan").get(
             pk=approval.payload["position"]
         )
@@ -581,6 +654,8 @@ def collateral_release_apply(*, approval, checker, now: datetime) -> CollateralM
         pos = CollateralPosition.objects.select_for_update().get(pk=pos.pk)
         if loan is not None:
             release_check(loan, pos, quantity, now)
+        else:
+            pool_release_check(pos, quantity, now)
         movement = _move(
             pos,
             kind=CollateralMovement.Kind.RELEASE,
@@ -612,10 +687,13 @@ def collateral_substitute(
     _require(actor, "collateral.move", "move collateral")
     _check_quantity(out_quantity, out_asset, "out_quantity")
     _check_quantity(in_quantity, in_asset, "in_quantity")
+    if in_venue.status != Venue.Status.ACTIVE:
+        raise InvalidInput(f"{in_venue.code} is not active.", field="in_venue")
     if (out_asset.pk, out_venue.pk) == (in_asset.pk, in_venue.pk):
         raise InvalidInput("A substitution swaps one holding for another.", field="in_asset")
     group = uuid.uuid4()
-    with transaction.atomic():
+    # The revaluation lock before any row: a running revaluation holds it and updates calls.
+    with transaction.atomic(), xact_advisory_lock(REVALUATION_LOCK):
         loan, counterparty, direction = _target(loan, None, None)
         out_pos = _position(
             counterparty=counterparty,

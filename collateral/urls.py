@@ -20,12 +20,12 @@ urlpatterns = [
         name="loan-action",
     ),
     path(
-        "counterparties/<str:code>/",
+        "counterparties/<slug:code>/",
         views.CounterpartyCollateralView.as_view(),
         name="counterparty",
     ),
     path(
-        "counterparties/<str:code>/<slug:action>/",
+        "counterparties/<slug:code>/<slug:action>/",
         views.CounterpartyCollateralActionView.as_view(),
         name="counterparty-action",
     ),

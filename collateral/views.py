@@ -484,7 +484,7 @@ LOAN_ACTIONS = {
     "top-up": (MovementForm, "collateral.move", "Top up"),
     "release": (MovementForm, "collateral.move", "Request release"),
     "substitute": (SubstitutionForm, "collateral.move", "Substitute"),
-    "revalue": (forms.Form, "collateral.view", "Revalue now"),
+    "revalue": (forms.Form, "margin.act", "Revalue now"),
 }
 
 
