@@ -1,319 +1,35 @@
-"""Every write of the collateral app: prices, haircuts, margin policies, collateral movements.
-
-Margin-call actions live in collateral/margin.py, the whole-book engine in collateral/engine.py.
-"""
+"""Collateral services: positions and their movements (top-up, release with approval,
+atomic substitution) and revaluing one loan."""
 
 from __future__ import annotations
 
-import itertools
-import re
 import uuid
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
-from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 
 from collateral.engine import REVALUATION_LOCK, VALUED_STATUSES, Scope, revalue
 from collateral.models import (
     CollateralMovement,
     CollateralPosition,
-    Haircut,
     LoanValuation,
     MarginCall,
     MarginCallEvent,
     MarginCallStatus,
-    MarginPolicy,
     PositionDirection,
-    PriceSnapshot,
     RevaluationRun,
 )
-from financing.accounts.roles import can
+from collateral.services._common import (
+    MAX_QUANTITY,
+    _check_quantity,
+    _require,
+)
 from financing.approvals.services import approval_request_create
-from financing.audit.history import save_stamped
-from financing.errors import Conflict, Forbidden, InvalidInput
+from financing.errors import Conflict, InvalidInput
 from financing.jobs.services import xact_advisory_lock
 from financing.refdata.models import Asset, Counterparty, Venue
 from loans.models import LIVE_STATUSES, Direction, Loan
-
-MAX_PRICE = Decimal("1e15")
-#: A movement or a holding past this many units is a typo, not collateral (and NUMERIC(38,18)
-#: must hold its value in USD).
-MAX_QUANTITY = Decimal("1e15")
-#: A price dated further ahead than this is a clock error, not a price.
-FUTURE_TOLERANCE = timedelta(minutes=2)
-MAX_PRICE_AGE = timedelta(days=30)
-SOURCE_RE = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
-MANUAL = "manual"
-
-
-def _require(actor, capability: str, what: str) -> None:
-    if not can(actor, capability):
-        raise Forbidden(f"Your role may not {what}.")
-
-
-def _check_fraction(value: Any, field: str, *, low: Decimal, high: Decimal) -> Decimal:
-    if not isinstance(value, Decimal) or not value.is_finite():
-        raise InvalidInput('A decimal fraction, as a string ("0.10" = 10%).', field=field)
-    if not low <= value <= high:
-        raise InvalidInput(f"Between {low} and {high}.", field=field)
-    return value
-
-
-def _check_quantity(quantity: Any, asset: Asset, field: str = "quantity") -> Decimal:
-    if not isinstance(quantity, Decimal) or not quantity.is_finite():
-        raise InvalidInput("A decimal quantity, as a string.", field=field)
-    if quantity <= 0:
-        raise InvalidInput("Must be above zero.", field=field)
-    if quantity > MAX_QUANTITY:
-        raise InvalidInput("Implausibly large.", field=field)
-    if quantity != quantity.quantize(Decimal(1).scaleb(-asset.decimals)):
-        raise InvalidInput(
-            f"{asset.symbol} has {asset.decimals} decimals; {quantity} has more.", field=field
-        )
-    return quantity
-
-
-# ---------------------------------------------------------------- prices
-
-
-@dataclass(frozen=True)
-class PriceInput:
-    asset: Asset
-    price_usd: Decimal
-    as_of: datetime
-    source: str
-
-
-def price_validate(row: PriceInput, *, now: datetime, index: int | None = None) -> None:
-    def field(name: str) -> str:
-        return name if index is None else f"{index}.{name}"
-
-    if not isinstance(row.price_usd, Decimal) or not row.price_usd.is_finite():
-        raise InvalidInput("A decimal price, as a string.", field=field("price_usd"))
-    if not 0 < row.price_usd <= MAX_PRICE:
-        raise InvalidInput("A price above zero and below 1e15 USD.", field=field("price_usd"))
-    if row.price_usd != row.price_usd.quantize(Decimal("1e-18")):
-        raise InvalidInput("At most 18 decimal places.", field=field("price_usd"))
-    if row.as_of.tzinfo is None:
-        raise InvalidInput("A time with its UTC offset.", field=field("as_of"))
-    if row.as_of > now + FUTURE_TOLERANCE:
-        raise InvalidInput("The price is dated in the future.", field=field("as_of"))
-    if row.as_of < now - MAX_PRICE_AGE:
-        raise InvalidInput("The price is more than 30 days old.", field=field("as_of"))
-    if not SOURCE_RE.match(row.source or ""):
-        raise InvalidInput(
-            "A source name: lower-case letters, digits and _.:- (at most 64).",
-            field=field("source"),
-        )
-    if not row.asset.is_active:
-        raise InvalidInput(f"{row.asset.symbol} is inactive.", field=field("asset"))
-
-
-def prices_record(
-    *, rows: list[PriceInput], now: datetime, actor=None, validated: bool = False
-) -> dict[str, int]:
-    """Store feed prices (never `manual`: that needs approval). A snapshot already stored for
-    the same asset, source and time is skipped. Loans the new prices touch are revalued just
-    after commit (debounced, collateral/tasks.py)."""
-    if actor is not None:
-        _require(actor, "prices.submit", "submit prices")
-    if not validated:
-        for i, row in enumerate(rows):
-            price_validate(row, now=now, index=i if len(rows) > 1 else None)
-            if row.source == MANUAL:
-                raise InvalidInput(
-                    "A manual price needs approval: submit it on its own.", field="source"
-                )
-    if not rows:
-        return {"stored": 0, "duplicates": 0}
-    with transaction.atomic():
-        with connection.cursor() as cur:
-            cur.execute(
-                "INSERT INTO collateral_pricesnapshot (asset_id, price_usd, as_of, source,"
-                " received_at, created_by_id)"
-                " SELECT * FROM unnest(%s::bigint[], %s::numeric[], %s::timestamptz[], %s::text[])"
-                " , LATERAL (SELECT %s::timestamptz, %s::bigint) extra"
-                " ON CONFLICT (asset_id, source, as_of) DO NOTHING RETURNING asset_id",
-                [
-                    [r.asset.pk for r in rows],
-                    [r.price_usd for r in rows],
-                    [r.as_of for r in rows],
-                    [r.source for r in rows],
-                    now,
-                    actor.pk if actor is not None else None,
-                ],
-            )
-            inserted = cur.fetchall()
-        landed = {r[0] for r in inserted}
-        stored = len(inserted)
-        prices_touch(asset_ids=landed, now=now)
-    return {"stored": stored, "duplicates": len(rows) - stored}
-
-
-def prices_touch(*, asset_ids: set[int], now: datetime) -> None:
-    """Mark assets as repriced and schedule the debounced revaluation of the loans they touch."""
-    if not asset_ids:
-        return
-    with connection.cursor() as cur:
-        cur.execute(
-            "INSERT INTO collateral_pricetouch (asset_id, touched_at) SELECT unnest(%s), %s "
-            "ON CONFLICT (asset_id) DO UPDATE SET touched_at = EXCLUDED.touched_at",
-            [sorted(asset_ids), now],
-        )
-    if settings.REVALUE_ON_PRICES:
-        from collateral.tasks import revalue_touched_task
-
-        transaction.on_commit(
-            lambda: revalue_touched_task.apply_async(countdown=settings.REVALUE_DEBOUNCE_SECONDS)
-        )
-
-
-def revalue_touched(*, now: datetime, trigger: str = "prices") -> RevaluationRun | None:
-    """Revalue the loans touched by prices that arrived since the last such run (the debounced
-    step after new prices). Several queued tasks after one burst of prices do the work once:
-    the first drains the touched assets, the others find none."""
-    with transaction.atomic():
-        with connection.cursor() as cur:
-            cur.execute(
-                "DELETE FROM collateral_pricetouch WHERE touched_at <= %s RETURNING asset_id",
-                [now],
-            )
-            assets = tuple(sorted(r[0] for r in cur.fetchall()))
-        if not assets:
-            return None
-        return revalue(
-            now=now,
-            scope=Scope(kind=RevaluationRun.Scope.TOUCHED, asset_ids=assets),
-            trigger=trigger,
-        ).run
-
-
-def price_manual_request(
-    *, actor, asset: Asset, price_usd: Decimal, as_of: datetime, now: datetime, reason: str = ""
-):
-    """A manual price waits for a checker (approval `price.manual`)."""
-    _require(actor, "prices.submit", "submit prices")
-    price_validate(PriceInput(asset, price_usd, as_of, MANUAL), now=now)
-    return approval_request_create(
-        action="price.manual",
-        maker=actor,
-        payload={"asset": asset.pk, "price_usd": str(price_usd), "as_of": as_of.isoformat()},
-        now=now,
-        target=asset,
-        summary=f"manual price {asset.symbol} = {price_usd} USD as of {as_of:%Y-%m-%d %H:%M}Z",
-        reason=reason,
-    )
-
-
-def price_manual_apply(*, approval, checker, now: datetime) -> PriceSnapshot:
-    payload = approval.payload
-    asset = Asset.objects.get(pk=payload["asset"])
-    snapshot, created = PriceSnapshot.objects.get_or_create(
-        asset=asset,
-        source=MANUAL,
-        as_of=datetime.fromisoformat(payload["as_of"]),
-        defaults={
-            "price_usd": Decimal(payload["price_usd"]),
-            "received_at": now,
-            "created_by": approval.maker,
-            "approval": approval,
-        },
-    )
-    if not created:
-        raise Conflict(f"A manual {asset.symbol} price for that time is already stored.")
-    prices_touch(asset_ids={asset.pk}, now=now)
-    return snapshot
-
-
-# ---------------------------------------------------------------- haircuts and policies
-
-
-def haircut_set(
-    *,
-    actor,
-    asset: Asset,
-    haircut: Decimal,
-    now: datetime,
-    venue: Venue | None = None,
-    counterparty: Counterparty | None = None,
-    reason: str = "",
-) -> Haircut:
-    """Set the haircut of an asset for a scope (asset default, venue, counterparty, or both)."""
-    _require(actor, "risk.configure", "set haircuts")
-    _check_fraction(haircut, "haircut", low=Decimal(0), high=Decimal(1))
-    with transaction.atomic():
-        row = (
-            Haircut.objects.select_for_update()
-            .filter(asset=asset, venue=venue, counterparty=counterparty)
-            .order_by()
-            .first()
-        )
-        if row is None:
-            row = Haircut(asset=asset, venue=venue, counterparty=counterparty)
-        row.haircut = haircut
-        row.updated_by = actor
-        row.updated_at = now
-        try:
-            with transaction.atomic():
-                save_stamped(row, actor=actor, reason=reason or "haircut set")
-        except IntegrityError:
-            raise Conflict(
-                "This haircut was set at the same moment by someone else; retry."
-            ) from None
-    return row
-
-
-POLICY_FIELDS = ("initial_ltv", "warning_ltv", "call_ltv", "liquidation_ltv", "release_ltv")
-
-
-def margin_policy_set(
-    *,
-    actor,
-    now: datetime,
-    terms: dict[str, Any],
-    counterparty: Counterparty | None = None,
-    asset: Asset | None = None,
-    reason: str = "",
-) -> MarginPolicy:
-    """Set the default margin terms of a scope. All five levels and the cure period, rising:
-    release < initial < warning < call < liquidation."""
-    _require(actor, "risk.configure", "set margin policies")
-    clean: dict[str, Any] = {}
-    for name in POLICY_FIELDS:
-        if name not in terms or terms[name] is None:
-            raise InvalidInput("Required.", field=name)
-        clean[name] = _check_fraction(terms[name], name, low=Decimal("0.01"), high=Decimal(5))
-    cure = terms.get("cure_hours")
-    if isinstance(cure, bool) or not isinstance(cure, int) or not 1 <= cure <= 720:
-        raise InvalidInput("A whole number of hours from 1 to 720.", field="cure_hours")
-    ladder = ["release_ltv", "initial_ltv", "warning_ltv", "call_ltv", "liquidation_ltv"]
-    for low, high in itertools.pairwise(ladder):
-        if clean[low] >= clean[high]:
-            raise InvalidInput(f"{low} must be below {high}.", field=high)
-    with transaction.atomic():
-        row = (
-            MarginPolicy.objects.select_for_update()
-            .filter(counterparty=counterparty, asset=asset)
-            .order_by()
-            .first()
-        ) or MarginPolicy(counterparty=counterparty, asset=asset)
-        for name, value in clean.items():
-            setattr(row, name, value)
-        row.cure_hours = cure
-        row.updated_by = actor
-        row.updated_at = now
-        try:
-            with transaction.atomic():
-                save_stamped(row, actor=actor, reason=reason or "margin policy set")
-        except IntegrityError:
-            raise Conflict(
-                "This policy was set at the same moment by someone else; retry."
-            ) from None
-    return row
-
 
 # ---------------------------------------------------------------- positions and movements
 

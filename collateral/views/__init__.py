@@ -1,0 +1,46 @@
+"""Risk pages: the risk dashboard, margin calls and their actions, collateral by loan and by
+counterparty, prices with their age, haircuts and margin policies. Every action posts to a
+view that calls the same service as the API."""
+
+from collateral.views._common import (  # noqa: F401
+    BAND_TONE,
+    CALL_TONE,
+    EVENT_LABELS,
+    EscalateForm,
+    HaircutForm,
+    LiquidateForm,
+    ManualPriceForm,
+    MovementForm,
+    PolicyForm,
+    PooledMovementForm,
+    SubstitutionForm,
+)
+from collateral.views.calls import (  # noqa: F401
+    CALL_ACTIONS,
+    CallFilter,
+    MarginCallActionView,
+    MarginCallDetailView,
+    MarginCallListView,
+)
+from collateral.views.config import (  # noqa: F401
+    HaircutListView,
+    HaircutSetView,
+    ManualPriceView,
+    PolicyListView,
+    PolicySetView,
+    PriceFilter,
+    PricesView,
+)
+from collateral.views.dashboard import (  # noqa: F401
+    RevalueNowView,
+    RiskDashboardView,
+)
+from collateral.views.positions import (  # noqa: F401
+    LOAN_ACTIONS,
+    CounterpartyCollateralActionView,
+    CounterpartyCollateralView,
+    LoanCollateralActionView,
+    LoanCollateralView,
+    PositionFilter,
+    PositionListView,
+)
