@@ -89,7 +89,9 @@ CREATE TEMP TABLE rv_px ON COMMIT DROP AS
 SELECT a.id AS asset_id, a.symbol, p.id AS snapshot_id, p.as_of, p.source,
        p.price_usd AS market_price,
        {shocked} AS price_usd,
-       (p.as_of < %(stale_before)s) AS stale
+       (p.as_of < %(stale_before)s) AS stale,
+       to_char(p.as_of AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS as_of_text,
+       trim_scale({shocked})::text AS price_text
 FROM refdata_asset a
 CROSS JOIN LATERAL (
     SELECT s.id, s.price_usd, s.as_of, s.source FROM collateral_pricesnapshot s
@@ -175,7 +177,7 @@ _POSITIONS_SQL = f"""
 CREATE TEMP TABLE rv_pos ON COMMIT DROP AS
 SELECT cp.id AS position_id, cp.loan_id, cp.counterparty_id, cp.direction,
        cp.asset_id, a.symbol, v.code AS venue, cp.quantity,
-       px.price_usd, px.as_of,
+       px.price_usd, px.as_of, px.as_of_text, px.price_text,
        -- A value too large to be real (past 1e19 USD) is capped and flagged, never allowed to
        -- fail the whole book's run.
        (COALESCE(px.stale, true) OR cp.quantity * px.price_usd >= {ABSURD}) AS stale,
@@ -298,8 +300,8 @@ FROM x
 _LINES = """
     SELECT p.loan_id, jsonb_agg(jsonb_build_object(
         'position', p.position_id, 'asset', p.symbol, 'venue', p.venue,
-        'quantity', trim_scale(p.quantity)::text, 'price_usd', trim_scale(p.price_usd)::text,
-        'as_of', to_char(p.as_of AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+        'quantity', trim_scale(p.quantity)::text, 'price_usd', p.price_text,
+        'as_of', p.as_of_text,
         'haircut', trim_scale(p.haircut)::text, 'haircut_scope', p.haircut_scope,
         'value_usd', trim_scale(p.value)::text, 'stale', p.stale, 'pooled', false) ORDER BY p.position_id)
         AS lines
@@ -309,8 +311,8 @@ _LINES = """
 _POOL_LINES = f"""
     SELECT v.loan_id, jsonb_agg(jsonb_build_object(
         'position', p.position_id, 'asset', p.symbol, 'venue', p.venue,
-        'quantity', trim_scale(p.quantity)::text, 'price_usd', trim_scale(p.price_usd)::text,
-        'as_of', to_char(p.as_of AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"'),
+        'quantity', trim_scale(p.quantity)::text, 'price_usd', p.price_text,
+        'as_of', p.as_of_text,
         'haircut', trim_scale(p.haircut)::text, 'haircut_scope', p.haircut_scope,
         'value_usd', trim_scale(p.value)::text, 'stale', p.stale, 'pooled', true,
         'share', CASE WHEN v.pool_weight > 0 AND v.exposure_usd IS NOT NULL

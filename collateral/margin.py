@@ -55,27 +55,35 @@ def alerts_for_run(result: RunResult, *, now: datetime) -> None:
     call_ids = [r[0] for r in result.opened + result.escalated + result.liquidation]
     loan_ids = {r[1] for r in result.opened + result.escalated + result.liquidation}
     loan_ids |= {r[0] for r in result.warnings}
+    # Plain tuples, not model instances: a sharp move can call thousands of loans at once.
     loans = {
-        loan.pk: loan
-        for loan in Loan.objects.filter(pk__in=loan_ids).select_related("counterparty", "asset")
+        pk: (f"L{pk}", direction, outstanding, symbol, code)
+        for pk, direction, outstanding, symbol, code in Loan.objects.filter(
+            pk__in=loan_ids
+        ).values_list(
+            "pk", "direction", "outstanding_principal", "asset__symbol", "counterparty__code"
+        )
     }
-    calls = {c.pk: c for c in MarginCall.objects.filter(pk__in=call_ids)}
+    calls = {
+        pk: (side, top_up, deadline)
+        for pk, side, top_up, deadline in MarginCall.objects.filter(pk__in=call_ids).values_list(
+            "pk", "side", "current_top_up_usd", "deadline"
+        )
+    }
     specs: list[AlertSpec] = []
 
     def call_spec(kind: str, call_id: int, loan_id: int, ltv, title: str) -> AlertSpec:
-        loan = loans[loan_id]
-        call = calls[call_id]
-        side = "on the firm by " if call.side == MarginCallSide.ON_FIRM else "on "
+        ref, direction, outstanding, symbol, code = loans[loan_id]
+        side, top_up, deadline = calls[call_id]
+        on = "on the firm by " if side == MarginCallSide.ON_FIRM else "on "
         return AlertSpec(
             kind=kind,
             severity=SEVERITY[kind],
-            title=f"{title}: {loan.reference} {side}{loan.counterparty.code}, LTV {_pct(ltv)}",
+            title=f"{title}: {ref} {on}{code}, LTV {_pct(ltv)}",
             body=(
-                f"Margin call MC{call_id} on {loan.reference} ({loan.direction} "
-                f"{loan.outstanding_principal} {loan.asset.symbol}, {loan.counterparty.code}). "
-                f"LTV {_pct(ltv)}; top-up to the initial LTV: USD "
-                f"{call.current_top_up_usd:.2f} after haircuts; deadline "
-                f"{call.deadline:%Y-%m-%d %H:%M} UTC."
+                f"Margin call MC{call_id} on {ref} ({direction} {outstanding.normalize():f} "
+                f"{symbol}, {code}). LTV {_pct(ltv)}; top-up to the initial LTV: USD "
+                f"{top_up:,.2f} after haircuts; deadline {deadline:%Y-%m-%d %H:%M} UTC."
             ),
             subject_type="margin_call",
             subject_id=str(call_id),
@@ -94,16 +102,15 @@ def alerts_for_run(result: RunResult, *, now: datetime) -> None:
     for call_id, loan_id, ltv in result.liquidation:
         specs.append(call_spec("margin_liquidation", call_id, loan_id, ltv, "Liquidation"))
     for loan_id, ltv, warning_ltv, call_ltv in result.warnings:
-        loan = loans[loan_id]
+        ref, direction, _outstanding, symbol, code = loans[loan_id]
         specs.append(
             AlertSpec(
                 kind="margin_warning",
                 severity="warning",
-                title=f"LTV warning: {loan.reference} {loan.counterparty.code} at {_pct(ltv)}",
+                title=f"LTV warning: {ref} {code} at {_pct(ltv)}",
                 body=(
-                    f"{loan.reference} ({loan.direction} {loan.asset.symbol}, "
-                    f"{loan.counterparty.code}) reached its warning level {_pct(warning_ltv)}; "
-                    f"a margin call opens at {_pct(call_ltv)}."
+                    f"{ref} ({direction} {symbol}, {code}) reached its warning level "
+                    f"{_pct(warning_ltv)}; a margin call opens at {_pct(call_ltv)}."
                 ),
                 subject_type="loan",
                 subject_id=str(loan_id),
