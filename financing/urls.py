@@ -9,6 +9,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     # Each domain app brings its own API routes under /api/ (the project lists its apps here
     # as settings lists them in INSTALLED_APPS).
+    path("api/", include(("treasury.api_urls", "treasury_api"))),
     path("api/", include(("loans.api_urls", "loans_api"))),
     path("api/", include(("collateral.api_urls", "collateral_api"))),
     path("api/", include(("financing.alerts.api_urls", "alerts_api"))),
@@ -18,6 +19,7 @@ urlpatterns = [
     path("refdata/", include("financing.refdata.urls")),
     path("audit/", include("financing.audit.urls")),
     path("jobs/", include("financing.jobs.urls")),
+    path("treasury/", include("treasury.urls")),
     path("loans/", include("loans.urls")),
     path("risk/", include("collateral.urls")),
     path("alerts/", include("financing.alerts.urls")),

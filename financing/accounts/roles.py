@@ -46,6 +46,13 @@ MATRIX: dict[str, frozenset[str]] = {
     "loans.rate_change": frozenset({Role.OPS, Role.RISK, Role.ADMIN}),
     "loans.default": frozenset({Role.OPS, Role.RISK, Role.ADMIN}),
     "loans.write_off": frozenset({Role.RISK, Role.OPS, Role.ADMIN}),
+    # treasury and the borrow desk (issue 5)
+    "treasury.view": STAFF,
+    "treasury.manage": frozenset({Role.TREASURY, Role.ADMIN}),
+    "inventory.view": ALL,
+    "borrow.submit": frozenset({Role.TRADING}),
+    "borrow.view": ALL,  # a trading user sees only its own desk's requests
+    "borrow.work": frozenset({Role.OPS, Role.ADMIN}),
     # collateral, prices and margin (issue 4)
     "collateral.view": STAFF,
     "collateral.move": frozenset({Role.OPS, Role.RISK, Role.ADMIN}),
