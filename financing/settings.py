@@ -280,6 +280,9 @@ MARGIN_DEFAULTS = {
     "cure_hours": env.int("MARGIN_CURE_HOURS", default=24),
 }
 PRICE_STALE_MINUTES = env.int("PRICE_STALE_MINUTES", default=15)
+#: Borrow desk: a request's first response (allocate, book or reject) is due this many minutes
+#: after it is submitted.
+BORROW_SLA_MINUTES = env.int("BORROW_SLA_MINUTES", default=15)
 MARGIN_HYSTERESIS = env.str("MARGIN_HYSTERESIS", default="0.02")
 COLLATERAL_DEFAULT_HAIRCUT = env.str("COLLATERAL_DEFAULT_HAIRCUT", default="1")
 REVALUE_ON_PRICES = env.bool("REVALUE_ON_PRICES", default=True)

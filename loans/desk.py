@@ -1,0 +1,557 @@
+"""The borrow desk: trading desks' borrow requests, their priority and SLA, race-free
+allocation of lendable inventory, booking as loans, and expiry (domain.md, Borrow desk).
+
+Allocation locks the asset's AssetInventory row, then reads availability with one query, so
+concurrent allocators of one asset queue behind each other and never over-allocate."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from financing.accounts.roles import Role, can
+from financing.errors import Conflict, Forbidden, InvalidInput
+from financing.refdata.models import Asset, Counterparty, Desk
+from loans.desk_models import (
+    OPEN_STATUSES,
+    REQUEST_TRANSITIONS,
+    Allocation,
+    AssetInventory,
+    BorrowRequest,
+    BorrowRequestEvent,
+    RequestStatus,
+    Urgency,
+)
+
+MAX_QUANTITY = Decimal("1e15")
+MAX_REVENUE = Decimal("1e12")
+MAX_TENOR_DAYS = 3650
+MAX_NEEDED_BY = timedelta(days=366)
+
+# ---------------------------------------------------------------- priority
+
+#: The priority score, 0-100, higher first (documented in README, Borrow desk):
+#:   urgency          low 10, normal 25, high 40, critical 50
+#:   revenue impact   up to 25: 5 x log10(1 + expected revenue in USD / 1,000), capped
+#:   desk risk        low 15, medium 10, high 0 (a riskier desk waits a little longer)
+#:   time pressure    needed within 4 h: 10, 24 h: 6, 72 h: 3, later: 0
+URGENCY_POINTS = {Urgency.LOW: 10, Urgency.NORMAL: 25, Urgency.HIGH: 40, Urgency.CRITICAL: 50}
+RISK_POINTS = {"low": 15, "medium": 10, "high": 0}
+
+
+def priority_score(
+    *,
+    urgency: str,
+    expected_revenue_usd: Decimal,
+    desk_risk: str,
+    needed_by: datetime,
+    now: datetime,
+) -> tuple[Decimal, dict[str, Any]]:
+    revenue = float(max(expected_revenue_usd, Decimal(0)))  # a score, not money
+    revenue_points = min(25.0, 5 * math.log10(1 + revenue / 1000))
+    hours = (needed_by - now).total_seconds() / 3600
+    time_points = 10 if hours <= 4 else 6 if hours <= 24 else 3 if hours <= 72 else 0
+    parts = {
+        "urgency": URGENCY_POINTS[urgency],
+        "revenue": round(revenue_points, 2),
+        "desk_risk": RISK_POINTS.get(desk_risk, 0),
+        "time": time_points,
+    }
+    total = Decimal(str(sum(parts.values()))).quantize(Decimal("0.01"), ROUND_HALF_EVEN)
+    return total, parts
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _event(request: BorrowRequest, kind: str, *, actor, now, note="", data=None, frm="", to=""):
+    BorrowRequestEvent.objects.create(
+        request=request,
+        kind=kind,
+        actor=actor,
+        at=now,
+        note=note,
+        data=data or {},
+        from_status=frm,
+        to_status=to,
+    )
+
+
+def _transition(
+    request: BorrowRequest, to: str, *, actor, now, kind: str, note="", data=None, **fields
+) -> BorrowRequest:
+    """The one place a request changes status: checks the map, conditional update, event."""
+    frm = request.status
+    if to != frm and to not in REQUEST_TRANSITIONS[frm]:
+        raise Conflict(
+            f"{request.reference} is {frm.replace('_', ' ')}: it cannot become "
+            f"{to.replace('_', ' ')}."
+        )
+    moved = BorrowRequest.objects.filter(pk=request.pk, status=frm).update(
+        status=to, updated_at=now, **fields
+    )
+    if not moved:
+        raise Conflict(f"{request.reference} changed meanwhile; reload it.")
+    for k, v in fields.items():
+        setattr(request, k, v)
+    request.status = to
+    request.updated_at = now
+    _event(request, kind, actor=actor, now=now, note=note, data=data, frm=frm, to=to)
+    return request
+
+
+def _locked(request_id: int) -> BorrowRequest:
+    return (
+        BorrowRequest.objects.select_for_update(of=("self",))
+        .select_related("asset", "desk", "counterparty")
+        .get(pk=request_id)
+    )
+
+
+def _check_decimals(value: Decimal, asset: Asset, field: str) -> None:
+    if not isinstance(value, Decimal) or not value.is_finite():
+        raise InvalidInput("A decimal, as a string.", field=field)
+    if value <= 0:
+        raise InvalidInput("Must be above zero.", field=field)
+    if value > MAX_QUANTITY:
+        raise InvalidInput("Implausibly large.", field=field)
+    if value != value.quantize(Decimal(1).scaleb(-asset.decimals)):
+        raise InvalidInput(f"{asset.symbol} has {asset.decimals} decimals.", field=field)
+
+
+def can_see(user, request: BorrowRequest) -> bool:
+    """A trading user sees only its own desk's requests; staff see all."""
+    if getattr(user, "role", None) == Role.TRADING:
+        return request.desk_id == user.desk_id
+    return can(user, "borrow.view")
+
+
+# ---------------------------------------------------------------- submit, cancel
+
+
+def borrow_request_submit(
+    *,
+    actor,
+    asset: Asset,
+    quantity: Decimal,
+    max_rate: Decimal,
+    needed_by: datetime,
+    urgency: str,
+    expected_revenue_usd: Decimal,
+    purpose: str,
+    now: datetime,
+    tenor_days: int | None = None,
+    counterparty: Counterparty | None = None,
+) -> BorrowRequest:
+    """A trading desk asks to borrow: scored, given its SLA clock, submitted."""
+    if not can(actor, "borrow.submit") or actor.desk_id is None:
+        raise Forbidden("Only a trading-desk user submits borrow requests.")
+    if not asset.is_active:
+        raise InvalidInput(f"{asset.symbol} is inactive.", field="asset")
+    _check_decimals(quantity, asset, "quantity")
+    if not isinstance(max_rate, Decimal) or not max_rate.is_finite() or not 0 <= max_rate <= 5:
+        raise InvalidInput("A yearly rate as a fraction from 0 to 5 (0.08 = 8%).", field="max_rate")
+    if tenor_days is not None and not 1 <= tenor_days <= MAX_TENOR_DAYS:
+        raise InvalidInput(
+            f"1 to {MAX_TENOR_DAYS} days, or none for open term.", field="tenor_days"
+        )
+    if urgency not in Urgency.values:
+        raise InvalidInput(f"One of {', '.join(Urgency.values)}.", field="urgency")
+    if needed_by.tzinfo is None:
+        raise InvalidInput("A time with its UTC offset.", field="needed_by")
+    if needed_by <= now:
+        raise InvalidInput("needed_by is in the past.", field="needed_by")
+    if needed_by > now + MAX_NEEDED_BY:
+        raise InvalidInput("needed_by is more than a year ahead.", field="needed_by")
+    if (
+        not isinstance(expected_revenue_usd, Decimal)
+        or not expected_revenue_usd.is_finite()
+        or not 0 <= expected_revenue_usd <= MAX_REVENUE
+    ):
+        raise InvalidInput("A USD amount from 0 to 1e12.", field="expected_revenue_usd")
+    purpose = (purpose or "").strip()
+    if not purpose:
+        raise InvalidInput("Say what the asset is for.", field="purpose")
+    if len(purpose) > 500:
+        raise InvalidInput("At most 500 characters.", field="purpose")
+    desk = Desk.objects.get(pk=actor.desk_id)
+    score, detail = priority_score(
+        urgency=urgency,
+        expected_revenue_usd=expected_revenue_usd,
+        desk_risk=desk.risk_profile,
+        needed_by=needed_by,
+        now=now,
+    )
+    with transaction.atomic():
+        request = BorrowRequest.objects.create(
+            desk=desk,
+            requested_by=actor,
+            asset=asset,
+            quantity=quantity,
+            max_rate=max_rate,
+            tenor_days=tenor_days,
+            needed_by=needed_by,
+            urgency=urgency,
+            expected_revenue_usd=expected_revenue_usd,
+            purpose=purpose,
+            counterparty=counterparty,
+            status=RequestStatus.SUBMITTED,
+            priority=score,
+            priority_detail=detail,
+            sla_due_at=now + timedelta(minutes=settings.BORROW_SLA_MINUTES),
+            created_at=now,
+            updated_at=now,
+        )
+        _event(
+            request,
+            "submitted",
+            actor=actor,
+            now=now,
+            to=RequestStatus.SUBMITTED,
+            data={"priority": str(score), **detail},
+        )
+    return request
+
+
+def _release_allocations(request: BorrowRequest, *, now) -> Decimal:
+    """Release what is reserved and not booked; the request's allocated figure follows."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "UPDATE loans_allocation SET status = 'released', released_at = %s "
+            "WHERE request_id = %s AND status = 'active' RETURNING quantity",
+            [now, request.pk],
+        )
+        released = sum((r[0] for r in cur.fetchall()), Decimal(0))
+    return released
+
+
+def borrow_request_cancel(*, actor, request: BorrowRequest, now: datetime, reason: str = ""):
+    with transaction.atomic():
+        request = _locked(request.pk)
+        mine = getattr(actor, "role", None) == Role.TRADING and request.desk_id == actor.desk_id
+        if not (mine or can(actor, "borrow.work")):
+            raise Forbidden("Only the requesting desk or operations cancel a request.")
+        if request.status not in OPEN_STATUSES:
+            raise Conflict(f"{request.reference} is {request.status}: nothing to cancel.")
+        released = _release_allocations(request, now=now)
+        return _transition(
+            request,
+            RequestStatus.CANCELLED,
+            actor=actor,
+            now=now,
+            kind="cancelled",
+            note=reason,
+            data={"released": str(released)},
+            allocated_quantity=request.allocated_quantity - released,
+        )
+
+
+def borrow_request_reject(*, actor, request: BorrowRequest, now: datetime, reason: str):
+    if not can(actor, "borrow.work"):
+        raise Forbidden("Only operations reject borrow requests.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("Say why the request is rejected.", field="reason")
+    with transaction.atomic():
+        request = _locked(request.pk)
+        if request.status not in OPEN_STATUSES:
+            raise Conflict(f"{request.reference} is {request.status}: it cannot be rejected.")
+        released = _release_allocations(request, now=now)
+        return _transition(
+            request,
+            RequestStatus.REJECTED,
+            actor=actor,
+            now=now,
+            kind="rejected",
+            note=reason,
+            allocated_quantity=request.allocated_quantity - released,
+            decision_reason=reason,
+            first_response_at=request.first_response_at or now,
+        )
+
+
+# ---------------------------------------------------------------- inventory and allocation
+
+_INVENTORY_SQL = """
+SELECT a.id,
+       COALESCE((SELECT sum(l.outstanding_principal) FROM loans_loan l
+                 WHERE l.asset_id = a.id AND l.direction = 'lend'
+                   AND l.status IN ('active', 'recalled', 'defaulted', 'liquidated')), 0)
+           AS on_loan,
+       COALESCE((SELECT sum(al.quantity) FROM loans_allocation al
+                 LEFT JOIN loans_loan bl ON bl.id = al.loan_id
+                 WHERE al.asset_id = a.id AND al.status <> 'released'
+                   AND (al.status = 'active'
+                        OR bl.status IN ('draft', 'pending_approval'))), 0) AS allocated
+FROM refdata_asset a
+WHERE a.id = ANY(%s)
+"""
+
+
+def inventory(asset_ids: list[int] | None = None) -> dict[int, dict[str, Decimal]]:
+    """Per asset: lendable, buffer, allocated, on loan, available, utilization."""
+    from treasury.selectors import lendable_by_asset
+
+    lendable = lendable_by_asset()
+    ids = (
+        asset_ids
+        if asset_ids is not None
+        else list(Asset.objects.filter(is_active=True).values_list("pk", flat=True))
+    )
+    with connection.cursor() as cur:
+        cur.execute(_INVENTORY_SQL, [ids])
+        rows = cur.fetchall()
+    out = {}
+    for asset_id, on_loan, allocated in rows:
+        held = lendable.get(asset_id, {})
+        total = held.get("lendable", Decimal(0))
+        buffer = held.get("buffer", Decimal(0))
+        available = total - buffer - allocated - on_loan
+        out[asset_id] = {
+            "lendable": total,
+            "buffer": buffer,
+            "allocated": allocated,
+            "on_loan": on_loan,
+            "available": max(available, Decimal(0)),
+            "shortfall": max(-available, Decimal(0)),
+            "utilization": (on_loan / total).quantize(Decimal("1e-6"), ROUND_HALF_EVEN)
+            if total > 0
+            else None,
+        }
+    return out
+
+
+def borrow_request_allocate(
+    *, actor, request: BorrowRequest, now: datetime, quantity: Decimal | None = None
+) -> BorrowRequest:
+    """Reserve inventory for a request: the quantity asked (default: all that remains), or as
+    much as is available. The asset's inventory row is locked first, so concurrent allocations
+    queue and never over-allocate. 409 when nothing is available."""
+    if not can(actor, "borrow.work"):
+        raise Forbidden("Only operations allocate inventory.")
+    asset_id = request.asset_id
+    AssetInventory.objects.get_or_create(asset_id=asset_id)
+    with transaction.atomic():
+        # Parent (the asset's inventory) before child (the request): one order for everyone.
+        AssetInventory.objects.select_for_update().filter(asset_id=asset_id).update(locked_at=now)
+        request = _locked(request.pk)
+        if request.status not in OPEN_STATUSES:
+            raise Conflict(f"{request.reference} is {request.status}: nothing to allocate.")
+        remaining = request.remaining
+        if remaining <= 0:
+            raise Conflict(f"{request.reference} is fully allocated.")
+        wanted = remaining
+        if quantity is not None:
+            _check_decimals(quantity, request.asset, "quantity")
+            if quantity > remaining:
+                raise InvalidInput(
+                    f"Only {remaining} {request.asset.symbol} remains to allocate.",
+                    field="quantity",
+                )
+            wanted = quantity
+        available = inventory([asset_id])[asset_id]["available"]
+        step = Decimal(1).scaleb(-request.asset.decimals)
+        take = min(wanted, available).quantize(step, rounding="ROUND_DOWN")
+        if take <= 0:
+            raise Conflict(
+                f"No {request.asset.symbol} is available to allocate (available {available})."
+            )
+        Allocation.objects.create(
+            request=request, asset_id=asset_id, quantity=take, created_by=actor, created_at=now
+        )
+        allocated = request.allocated_quantity + take
+        to = (
+            RequestStatus.ALLOCATED
+            if allocated + request.sourced_quantity >= request.quantity
+            else RequestStatus.PARTIALLY_ALLOCATED
+        )
+        return _transition(
+            request,
+            to,
+            actor=actor,
+            now=now,
+            kind="allocated",
+            note=f"{take} {request.asset.symbol} reserved",
+            data={"quantity": str(take), "available_before": str(available)},
+            allocated_quantity=allocated,
+            first_response_at=request.first_response_at or now,
+        )
+
+
+# ---------------------------------------------------------------- booking
+
+
+def borrow_request_book(
+    *,
+    actor,
+    request: BorrowRequest,
+    now: datetime,
+    rate: Decimal | None = None,
+    counterparty: Counterparty | None = None,
+    day_count: str = "ACT/360",
+    external_lender: Counterparty | None = None,
+    external_rate: Decimal | None = None,
+) -> BorrowRequest:
+    """Turn the allocation into a lend loan to the request's counterparty (pending approval,
+    through the loan services and their KYC gate) and, optionally, borrow the remainder from
+    an external lender as a borrow loan. Both loans or neither."""
+    from loans.services import loan_book
+
+    if not can(actor, "borrow.work"):
+        raise Forbidden("Only operations book borrow requests.")
+    with transaction.atomic():
+        request = _locked(request.pk)
+        if request.status not in OPEN_STATUSES:
+            raise Conflict(f"{request.reference} is {request.status}: nothing to book.")
+        client = counterparty or request.counterparty
+        if client is None:
+            raise InvalidInput(
+                "Name the counterparty the loan is booked with.", field="counterparty"
+            )
+        rate = request.max_rate if rate is None else rate
+        if not isinstance(rate, Decimal) or not rate.is_finite() or rate < 0:
+            raise InvalidInput("A yearly rate as a fraction.", field="rate")
+        if rate > request.max_rate:
+            raise InvalidInput(f"The desk accepts at most {request.max_rate}.", field="rate")
+        remaining = request.remaining
+        if external_lender is None and request.allocated_quantity <= 0:
+            raise Conflict(f"{request.reference} has nothing allocated to book.")
+        if external_lender is not None and remaining <= 0:
+            raise InvalidInput("Nothing remains to source externally.", field="external_lender")
+        today = now.date()
+        term = (
+            {"term": "fixed", "maturity_date": today + timedelta(days=request.tenor_days)}
+            if request.tenor_days
+            else {"term": "open", "recall_notice_days": 1}
+        )
+        active = list(
+            Allocation.objects.select_for_update().filter(
+                request=request, status=Allocation.Status.ACTIVE
+            )
+        )
+        loan = None
+        if active:
+            principal = sum((a.quantity for a in active), Decimal(0))
+            loan = loan_book(
+                actor=actor,
+                now=now,
+                counterparty=client,
+                direction="lend",
+                asset=request.asset,
+                principal=principal,
+                rate=rate,
+                day_count=day_count,
+                start_date=today,
+                desk=request.desk,
+                external_ref=f"{request.reference}",
+                reason=f"borrow request {request.reference}",
+                **term,
+            )
+            Allocation.objects.filter(pk__in=[a.pk for a in active]).update(
+                status=Allocation.Status.BOOKED, loan=loan
+            )
+        external = None
+        sourced = Decimal(0)
+        if external_lender is not None:
+            ext_rate = external_rate if external_rate is not None else rate
+            if not isinstance(ext_rate, Decimal) or not ext_rate.is_finite() or ext_rate < 0:
+                raise InvalidInput("A yearly rate as a fraction.", field="external_rate")
+            external = loan_book(
+                actor=actor,
+                now=now,
+                counterparty=external_lender,
+                direction="borrow",
+                asset=request.asset,
+                principal=remaining,
+                rate=ext_rate,
+                day_count=day_count,
+                start_date=today,
+                desk=request.desk,
+                external_ref=f"{request.reference}-EXT",
+                reason=f"sourced externally for borrow request {request.reference}",
+                **term,
+            )
+            sourced = remaining
+        return _transition(
+            request,
+            RequestStatus.BOOKED,
+            actor=actor,
+            now=now,
+            kind="booked",
+            note="booked as loan(s) pending approval",
+            data={
+                "loan": loan.pk if loan else None,
+                "external_loan": external.pk if external else None,
+            },
+            loan=loan or request.loan,
+            external_loan=external,
+            sourced_quantity=sourced,
+            first_response_at=request.first_response_at or now,
+        )
+
+
+# ---------------------------------------------------------------- jobs
+
+
+def borrow_requests_expire(*, now: datetime) -> int:
+    """Requests past their needed-by time that are not booked expire and release their
+    allocations (driven by state: what is due now)."""
+    expired = 0
+    due = list(
+        BorrowRequest.objects.filter(status__in=OPEN_STATUSES, needed_by__lte=now)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    for pk in due:
+        with transaction.atomic():
+            request = _locked(pk)
+            if request.status not in OPEN_STATUSES or request.needed_by > now:
+                continue
+            released = _release_allocations(request, now=now)
+            _transition(
+                request,
+                RequestStatus.EXPIRED,
+                actor=None,
+                now=now,
+                kind="expired",
+                note="needed-by time passed",
+                data={"released": str(released)},
+                allocated_quantity=request.allocated_quantity - released,
+            )
+            expired += 1
+    return expired
+
+
+def borrow_requests_sla_check(*, now: datetime) -> int:
+    """Raise an alert for each request whose first response is overdue (once per request)."""
+    from financing.alerts.services import AlertSpec, alerts_raise_many
+
+    late = list(
+        BorrowRequest.objects.filter(
+            status=RequestStatus.SUBMITTED, first_response_at__isnull=True, sla_due_at__lte=now
+        ).select_related("desk", "asset")
+    )
+    if late:
+        alerts_raise_many(
+            [
+                AlertSpec(
+                    kind="borrow_sla_breach",
+                    title=f"Borrow request {r.reference} past its SLA: {r.quantity.normalize():f} "
+                    f"{r.asset.symbol} for {r.desk.code}",
+                    body=f"Submitted {r.created_at:%Y-%m-%d %H:%M} UTC, first response due "
+                    f"{r.sla_due_at:%H:%M} UTC; urgency {r.urgency}, priority {r.priority}.",
+                    subject_type="borrow_request",
+                    subject_id=str(r.pk),
+                    subject_url=f"/loans/desk/requests/{r.pk}/",
+                    dedupe_key=f"borrow_sla:{r.pk}",
+                )
+                for r in late
+            ],
+            now=now,
+        )
+    return len(late)

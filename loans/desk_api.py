@@ -1,0 +1,247 @@
+"""The borrow desk over REST (api.md, Borrow desk and inventory): requests (a trading user
+sees only its own desk's), allocation, booking, cancel, reject, and inventory per asset."""
+
+from __future__ import annotations
+
+import django_filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from financing import clock
+from financing.accounts.roles import Role
+from financing.api.base import IdempotencyMixin, RolePermission, StrictSerializer
+from financing.api.fields import AmountField, StrictIntegerField
+from financing.errors import InvalidInput
+from financing.refdata.models import Asset, Counterparty
+from loans import desk
+from loans.desk_models import BorrowRequest, RequestStatus, Urgency
+
+_AMOUNT = AmountField()
+
+
+def _amt(v):
+    return None if v is None else _AMOUNT.to_representation(v)
+
+
+def _resolve(model, field, value, name):
+    if value in (None, ""):
+        return None
+    try:
+        return model.objects.get(**{f"{field}__iexact": str(value).strip()})
+    except model.DoesNotExist:
+        raise InvalidInput(f"Unknown {name} {value!r}.", field=name) from None
+
+
+class BorrowRequestSerializer(serializers.ModelSerializer):
+    desk = serializers.CharField(source="desk.code")
+    asset = serializers.CharField(source="asset.symbol")
+    counterparty = serializers.CharField(source="counterparty.code", default=None)
+    requested_by = serializers.CharField(source="requested_by.username")
+    quantity = AmountField()
+    max_rate = AmountField()
+    expected_revenue_usd = AmountField()
+    allocated_quantity = AmountField()
+    sourced_quantity = AmountField()
+    priority = serializers.DecimalField(max_digits=6, decimal_places=2, coerce_to_string=True)
+    sla_breached = serializers.SerializerMethodField()
+
+    class Meta:
+        model = BorrowRequest
+        fields = [
+            "id",
+            "desk",
+            "requested_by",
+            "asset",
+            "quantity",
+            "max_rate",
+            "tenor_days",
+            "needed_by",
+            "urgency",
+            "expected_revenue_usd",
+            "purpose",
+            "counterparty",
+            "status",
+            "priority",
+            "priority_detail",
+            "sla_due_at",
+            "first_response_at",
+            "sla_breached",
+            "allocated_quantity",
+            "sourced_quantity",
+            "loan",
+            "external_loan",
+            "decision_reason",
+            "created_at",
+            "updated_at",
+        ]
+
+    def get_sla_breached(self, r) -> bool:
+        first = r.first_response_at or clock.now()
+        return first > r.sla_due_at
+
+
+class SubmitSerializer(StrictSerializer):
+    asset = serializers.CharField(max_length=32)
+    quantity = AmountField()
+    max_rate = AmountField()
+    tenor_days = StrictIntegerField(
+        required=False, allow_null=True, default=None, min_value=1, max_value=desk.MAX_TENOR_DAYS
+    )
+    needed_by = serializers.DateTimeField()
+    urgency = serializers.ChoiceField(choices=Urgency.choices)
+    expected_revenue_usd = AmountField()
+    purpose = serializers.CharField(max_length=500)
+    counterparty = serializers.CharField(
+        max_length=32, required=False, allow_null=True, default=None
+    )
+
+
+class AllocateSerializer(StrictSerializer):
+    quantity = AmountField(required=False, allow_null=True, default=None)
+
+
+class BookSerializer(StrictSerializer):
+    rate = AmountField(required=False, allow_null=True, default=None)
+    counterparty = serializers.CharField(
+        max_length=32, required=False, allow_null=True, default=None
+    )
+    day_count = serializers.ChoiceField(
+        choices=["ACT/365F", "ACT/360", "ACT/ACT-ISDA", "30E/360"], default="ACT/360"
+    )
+    external_lender = serializers.CharField(
+        max_length=32, required=False, allow_null=True, default=None
+    )
+    external_rate = AmountField(required=False, allow_null=True, default=None)
+
+
+class ReasonSerializer(StrictSerializer):
+    reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class RequestFilter(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=RequestStatus.choices, distinct=False)
+    asset = django_filters.CharFilter(field_name="asset__symbol", lookup_expr="iexact")
+    desk = django_filters.CharFilter(field_name="desk__code", lookup_expr="iexact")
+    urgency = django_filters.ChoiceFilter(choices=Urgency.choices)
+
+    class Meta:
+        model = BorrowRequest
+        fields = []
+
+
+class BorrowRequestViewSet(
+    IdempotencyMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    permission_classes = [RolePermission]
+    serializer_class = BorrowRequestSerializer
+    filterset_class = RequestFilter
+    capabilities = {
+        "list": "borrow.view",
+        "retrieve": "borrow.view",
+        "create": "borrow.submit",
+        "cancel": "borrow.view",  # the service decides: own desk or operations
+        "allocate": "borrow.work",
+        "book": "borrow.work",
+        "reject": "borrow.work",
+    }
+
+    def get_queryset(self):
+        qs = BorrowRequest.objects.select_related("desk", "asset", "counterparty", "requested_by")
+        user = self.request.user
+        if getattr(user, "role", None) == Role.TRADING:
+            qs = qs.filter(desk_id=user.desk_id)  # a desk sees only its own requests
+        if self.action == "list" and not self.request.query_params.get("ordering"):
+            return qs.order_by("-priority", "needed_by", "id")
+        return qs
+
+    def _respond(self, request_obj, code=status.HTTP_200_OK):
+        return Response(
+            BorrowRequestSerializer(self.get_queryset().get(pk=request_obj.pk)).data, status=code
+        )
+
+    @extend_schema(request=SubmitSerializer, responses={201: BorrowRequestSerializer})
+    def create(self, request, *args, **kwargs):
+        ser = SubmitSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        d = dict(ser.validated_data)
+        d["asset"] = _resolve(Asset, "symbol", d["asset"], "asset")
+        d["counterparty"] = _resolve(Counterparty, "code", d["counterparty"], "counterparty")
+        obj = desk.borrow_request_submit(actor=request.user, now=clock.now(), **d)
+        return self._respond(obj, status.HTTP_201_CREATED)
+
+    @extend_schema(request=AllocateSerializer, responses={200: BorrowRequestSerializer})
+    @action(detail=True, methods=["post"])
+    def allocate(self, request, pk=None):
+        obj = self.get_object()
+        ser = AllocateSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        obj = desk.borrow_request_allocate(
+            actor=request.user,
+            request=obj,
+            now=clock.now(),
+            quantity=ser.validated_data["quantity"],
+        )
+        return self._respond(obj)
+
+    @extend_schema(request=BookSerializer, responses={200: BorrowRequestSerializer})
+    @action(detail=True, methods=["post"])
+    def book(self, request, pk=None):
+        obj = self.get_object()
+        ser = BookSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        d = dict(ser.validated_data)
+        d["counterparty"] = _resolve(Counterparty, "code", d["counterparty"], "counterparty")
+        d["external_lender"] = _resolve(
+            Counterparty, "code", d["external_lender"], "external_lender"
+        )
+        obj = desk.borrow_request_book(actor=request.user, request=obj, now=clock.now(), **d)
+        return self._respond(obj)
+
+    @extend_schema(request=ReasonSerializer, responses={200: BorrowRequestSerializer})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, pk=None):
+        obj = self.get_object()
+        ser = ReasonSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        obj = desk.borrow_request_cancel(
+            actor=request.user, request=obj, now=clock.now(), reason=ser.validated_data["reason"]
+        )
+        return self._respond(obj)
+
+    @extend_schema(request=ReasonSerializer, responses={200: BorrowRequestSerializer})
+    @action(detail=True, methods=["post"])
+    def reject(self, request, pk=None):
+        obj = self.get_object()
+        ser = ReasonSerializer(data=request.data)
+        ser.is_valid(raise_exception=True)
+        obj = desk.borrow_request_reject(
+            actor=request.user, request=obj, now=clock.now(), reason=ser.validated_data["reason"]
+        )
+        return self._respond(obj)
+
+
+class InventoryView(APIView):
+    """Per asset: lendable, buffer, allocated, on_loan, available, utilization."""
+
+    permission_classes = [RolePermission]
+    capabilities = {"GET": "inventory.view"}
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request):
+        assets = {a.pk: a for a in Asset.objects.filter(is_active=True).order_by("symbol")}
+        inv = desk.inventory(list(assets))
+        results = [
+            {
+                "asset": a.symbol,
+                **{
+                    k: _amt(v) if k != "utilization" else (None if v is None else _amt(v))
+                    for k, v in inv[pk].items()
+                },
+            }
+            for pk, a in assets.items()
+        ]
+        return Response({"count": len(results), "next": None, "previous": None, "results": results})
