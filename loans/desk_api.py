@@ -245,3 +245,35 @@ class InventoryView(APIView):
             for pk, a in assets.items()
         ]
         return Response({"count": len(results), "next": None, "previous": None, "results": results})
+
+
+class ForecastView(APIView):
+    """Forecast demand per asset for the next 7 days, with the method and its backtest error."""
+
+    permission_classes = [RolePermission]
+    capabilities = {"GET": "inventory.view"}
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request):
+        from loans.desk_forecast import demand_forecast
+
+        rows = demand_forecast(now=clock.now())
+        results = [
+            {
+                **{
+                    k: v
+                    for k, v in r.items()
+                    if k
+                    not in ("forecast", "forecast_total", "requests_total", "backtest_wape_pct")
+                },
+                "requests_total": _amt(r["requests_total"]),
+                "forecast_total": _amt(r["forecast_total"]),
+                "backtest_wape_pct": _amt(r["backtest_wape_pct"]),
+                "forecast": [
+                    {"date": f["date"].isoformat(), "quantity": _amt(f["quantity"])}
+                    for f in r["forecast"]
+                ],
+            }
+            for r in rows
+        ]
+        return Response({"count": len(results), "next": None, "previous": None, "results": results})

@@ -92,15 +92,15 @@ def submit(trader, btc):
     from loans import desk
 
     def make(quantity="10", user=None, **kw):
-        values = dict(
-            asset=btc,
-            quantity=D(quantity),
-            max_rate=D("0.08"),
-            needed_by=NOW + timedelta(hours=30),
-            urgency="normal",
-            expected_revenue_usd=D("50000"),
-            purpose="short a basis trade",
-        )
+        values = {
+            "asset": btc,
+            "quantity": D(quantity),
+            "max_rate": D("0.08"),
+            "needed_by": NOW + timedelta(hours=30),
+            "urgency": "normal",
+            "expected_revenue_usd": D("50000"),
+            "purpose": "short a basis trade",
+        }
         values.update(kw)
         return desk.borrow_request_submit(actor=user or trader, now=NOW, **values)
 

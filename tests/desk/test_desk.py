@@ -84,7 +84,7 @@ def test_concurrent_allocations_never_over_allocate(submit, stock, ops, btc):
             desk.borrow_request_allocate(actor=ops, request=r, now=NOW)
         except Conflict:
             pass
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
         finally:
             connection.close()
