@@ -8,4 +8,4 @@ class LoansConfig(AppConfig):
 
     def ready(self) -> None:
         # Registers approval actions, jobs, navigation, tiles and demo seeders.
-        from loans import approvals, bench, demo, desk_bench, desk_jobs, jobs, ui  # noqa: F401
+        from loans import approvals, bench, demo, desk_bench, desk_demo, desk_jobs, jobs, ui  # noqa: F401
