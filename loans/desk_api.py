@@ -118,7 +118,7 @@ class BookSerializer(StrictSerializer):
     external_rate = AmountField(required=False, allow_null=True, default=None)
 
 
-class ReasonSerializer(StrictSerializer):
+class DeskReasonSerializer(StrictSerializer):
     reason = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
 
 
@@ -201,22 +201,22 @@ class BorrowRequestViewSet(
         obj = desk.borrow_request_book(actor=request.user, request=obj, now=clock.now(), **d)
         return self._respond(obj)
 
-    @extend_schema(request=ReasonSerializer, responses={200: BorrowRequestSerializer})
+    @extend_schema(request=DeskReasonSerializer, responses={200: BorrowRequestSerializer})
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         obj = self.get_object()
-        ser = ReasonSerializer(data=request.data)
+        ser = DeskReasonSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         obj = desk.borrow_request_cancel(
             actor=request.user, request=obj, now=clock.now(), reason=ser.validated_data["reason"]
         )
         return self._respond(obj)
 
-    @extend_schema(request=ReasonSerializer, responses={200: BorrowRequestSerializer})
+    @extend_schema(request=DeskReasonSerializer, responses={200: BorrowRequestSerializer})
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None):
         obj = self.get_object()
-        ser = ReasonSerializer(data=request.data)
+        ser = DeskReasonSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
         obj = desk.borrow_request_reject(
             actor=request.user, request=obj, now=clock.now(), reason=ser.validated_data["reason"]

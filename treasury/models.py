@@ -52,9 +52,7 @@ class BalanceSnapshot(models.Model):
     """A balance of an account as of a time (from the API, a file import or a data pull).
     Append-only; the newest per account is the balance."""
 
-    account = models.ForeignKey(
-        TreasuryAccount, on_delete=models.PROTECT, related_name="balances"
-    )
+    account = models.ForeignKey(TreasuryAccount, on_delete=models.PROTECT, related_name="balances")
     amount = amount_field()
     as_of = models.DateTimeField()
     source = models.CharField(max_length=64, default="api")
