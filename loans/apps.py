@@ -8,4 +8,14 @@ class LoansConfig(AppConfig):
 
     def ready(self) -> None:
         # Registers approval actions, jobs, navigation, tiles and demo seeders.
-        from loans import approvals, bench, demo, desk_bench, desk_demo, desk_jobs, jobs, ui  # noqa: F401
+        from loans import (  # noqa: F401
+            approvals,
+            bench,
+            demo,
+            desk_bench,
+            desk_demo,
+            desk_jobs,
+            desk_ui,
+            jobs,
+            ui,
+        )
