@@ -240,3 +240,24 @@ def test_bad_submissions_are_400_and_write_nothing(api, trader, btc, body, field
     r = api(trader).post("/api/borrow-requests/", {**base, **body}, format="json")
     assert r.status_code == 400 and field in r.json()
     assert not BorrowRequest.objects.exists()
+
+
+def test_sla_breach_raises_one_alert_per_late_request(submit, ops):
+    from financing.alerts.models import Alert
+
+    late = submit("1")
+    answered = submit("2")
+    desk.borrow_request_reject(actor=ops, request=answered, now=NOW, reason="not today")
+    assert desk.borrow_requests_sla_check(now=NOW + timedelta(minutes=14)) == 0
+    assert desk.borrow_requests_sla_check(now=NOW + timedelta(minutes=15)) == 1
+    assert desk.borrow_requests_sla_check(now=NOW + timedelta(minutes=16)) == 1
+    alert = Alert.objects.get(kind="borrow_sla_breach")
+    assert alert.dedupe_key == f"borrow_sla:{late.pk}" and alert.occurrences == 2
+
+
+def test_queue_order_is_priority_then_needed_by(api, submit, ops):
+    low = submit("1", urgency="low")
+    critical = submit("1", urgency="critical")
+    high_soon = submit("1", urgency="high", needed_by=NOW + timedelta(hours=2))
+    ids = [r["id"] for r in api(ops).get("/api/borrow-requests/").json()["results"]]
+    assert ids == [critical.pk, high_soon.pk, low.pk]
