@@ -13,6 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
 
 from financing.accounts.roles import Role, can
 from financing.errors import Conflict, Forbidden, InvalidInput
@@ -493,6 +494,51 @@ def borrow_request_book(
             sourced_quantity=sourced,
             first_response_at=request.first_response_at or now,
         )
+
+
+def borrow_request_loan_refused(*, loan, actor, now: datetime, why: str) -> BorrowRequest | None:
+    """The checker refused (or the maker withdrew) a loan booked from a borrow request: its
+    allocations are released and the request is rejected, saying why; the desk may ask again.
+    An externally sourced loan refused alone leaves the request booked (its inventory part
+    stands) and is recorded on the request's timeline."""
+    request = (
+        BorrowRequest.objects.select_for_update(of=("self",))
+        .filter(Q(loan_id=loan.pk) | Q(external_loan_id=loan.pk))
+        .first()
+    )
+    if request is None:
+        return None
+    if request.external_loan_id == loan.pk and request.loan_id != loan.pk:
+        _event(
+            request,
+            "external_loan_refused",
+            actor=actor,
+            now=now,
+            note=f"{loan.reference} {why}",
+            data={"loan": loan.pk},
+        )
+        return request
+    released = Decimal(0)
+    with connection.cursor() as cur:
+        cur.execute(
+            "UPDATE loans_allocation SET status = 'released', released_at = %s "
+            "WHERE request_id = %s AND loan_id = %s AND status = 'booked' RETURNING quantity",
+            [now, request.pk, loan.pk],
+        )
+        released = sum((r[0] for r in cur.fetchall()), Decimal(0))
+    if request.status != RequestStatus.BOOKED:
+        return request
+    return _transition(
+        request,
+        RequestStatus.REJECTED,
+        actor=actor,
+        now=now,
+        kind="loan_refused",
+        note=f"{loan.reference} {why}; {released} {request.asset.symbol} released",
+        data={"loan": loan.pk, "released": str(released)},
+        allocated_quantity=max(request.allocated_quantity - released, Decimal(0)),
+        decision_reason=f"loan {loan.reference} {why}",
+    )
 
 
 # ---------------------------------------------------------------- jobs

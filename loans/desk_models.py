@@ -60,7 +60,8 @@ REQUEST_TRANSITIONS: dict[str, frozenset[str]] = {
             RequestStatus.REJECTED,
         }
     ),
-    RequestStatus.BOOKED: frozenset(),
+    # The loan it was booked as can still be refused by its checker.
+    RequestStatus.BOOKED: frozenset({RequestStatus.REJECTED}),
     RequestStatus.REJECTED: frozenset(),
     RequestStatus.CANCELLED: frozenset(),
     RequestStatus.EXPIRED: frozenset(),

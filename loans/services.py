@@ -474,7 +474,7 @@ def loan_book_refused(
     if loan.status != LoanStatus.PENDING_APPROVAL:
         return loan
     word = "withdrawn by the maker" if withdrawn else "rejected"
-    return loan_transition(
+    loan = loan_transition(
         loan=loan,
         to=LoanStatus.REJECTED,
         actor=actor,
@@ -484,6 +484,11 @@ def loan_book_refused(
         data={"approval": approval.pk},
         end_date=loan.start_date,
     )
+    # A loan booked from a borrow request: the request is refused with it, its inventory freed.
+    from loans.desk import borrow_request_loan_refused
+
+    borrow_request_loan_refused(loan=loan, actor=actor, now=now, why=f"booking {word}")
+    return loan
 
 
 # ---------------------------------------------------------------- rate changes

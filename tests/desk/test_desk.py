@@ -261,3 +261,21 @@ def test_queue_order_is_priority_then_needed_by(api, submit, ops):
     high_soon = submit("1", urgency="high", needed_by=NOW + timedelta(hours=2))
     ids = [r["id"] for r in api(ops).get("/api/borrow-requests/").json()["results"]]
     assert ids == [critical.pk, high_soon.pk, low.pk]
+
+
+def test_a_refused_loan_rejects_the_request_and_frees_its_inventory(
+    submit, stock, ops, risk, client_cp, btc
+):
+    from financing.approvals.services import approval_reject
+
+    stock("20")
+    r = submit("10", counterparty=client_cp)
+    desk.borrow_request_allocate(actor=ops, request=r, now=NOW)
+    r = desk.borrow_request_book(actor=ops, request=r, now=NOW)
+    assert desk.inventory([btc.pk])[btc.pk]["available"] == D("10")
+    loan = Loan.objects.get(pk=r.loan_id)
+    approval_reject(approval_id=loan.approval_id, checker=risk, now=NOW, reason="rate too low")
+    r.refresh_from_db()
+    assert r.status == "rejected" and r.allocated_quantity == 0
+    assert "rejected" in r.decision_reason
+    assert desk.inventory([btc.pk])[btc.pk]["available"] == D("20")
