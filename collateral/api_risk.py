@@ -16,14 +16,8 @@ from collateral.models import ConcentrationLimit, LimitKind, StressRun, StressSc
 from financing import clock
 from financing.api.base import IdempotencyMixin, RolePermission, StrictSerializer
 from financing.api.fields import AmountField
+from financing.api.fields import amount_text as _amt
 from financing.errors import InvalidInput
-
-_AMOUNT = AmountField()
-
-
-def _amt(value):
-    return None if value is None else _AMOUNT.to_representation(value)
-
 
 _REASON = {"max_length": 500, "required": False, "allow_blank": True, "default": ""}
 

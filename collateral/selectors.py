@@ -19,16 +19,8 @@ from collateral.models import (
     MarginCallNotice,
     RevaluationRun,
 )
-from financing.api.fields import AmountField
+from financing.api.fields import amount_text as _s
 from loans.models import Loan
-
-_AMOUNT = AmountField()
-
-
-def _s(value) -> str | None:
-    """Decimal as the API writes it: a string without trailing zeros."""
-    return None if value is None else _AMOUNT.to_representation(value)
-
 
 _LATEST_SQL = """
 SELECT a.symbol, a.decimals, a.is_stablecoin, p.id, p.price_usd, p.as_of, p.source,

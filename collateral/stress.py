@@ -32,7 +32,7 @@ from django.db.models.functions import Upper
 from collateral.engine import DROP_TEMP_SQL, Scope, _params, build_valuations
 from collateral.models import StressRun, StressScenario
 from financing.accounts.roles import can
-from financing.api.fields import AmountField
+from financing.api.fields import amount_text as _s
 from financing.audit.history import save_stamped
 from financing.errors import Conflict, Forbidden, InvalidInput
 from financing.refdata.models import Asset
@@ -43,13 +43,6 @@ MAX_SHOCK = Decimal("10")
 RESULTS_CAP = 200
 NAME_MAX = 100
 DESCRIPTION_MAX = 2000
-
-_AMOUNT = AmountField()
-
-
-def _s(value) -> str | None:
-    """A decimal as the API writes it: a string without trailing zeros."""
-    return None if value is None else _AMOUNT.to_representation(value)
 
 
 def _require(actor, capability: str, what: str) -> None:

@@ -10,9 +10,10 @@ from rest_framework.response import Response
 
 from financing import clock
 from financing.api.base import IdempotencyMixin, RolePermission, StrictSerializer, accepted
+from financing.api.base import resolve_code as _resolve
 from financing.api.fields import AmountField, StrictBooleanField, StrictIntegerField
+from financing.api.fields import amount_text as _as_amount
 from financing.api.history import HistoryMixin
-from financing.errors import InvalidInput
 from financing.refdata.models import Asset, Counterparty, Desk
 from loans import selectors, services
 from loans.models import (
@@ -99,13 +100,6 @@ class LoanSerializer(serializers.ModelSerializer):
         out = {name: _as_amount(getattr(loan, name)) for name in services.MARGIN_FIELDS}
         out["cure_hours"] = loan.cure_hours
         return out
-
-
-_AMOUNT = AmountField()
-
-
-def _as_amount(value):
-    return None if value is None else _AMOUNT.to_representation(value)
 
 
 class LoanCreateSerializer(StrictSerializer):
@@ -247,13 +241,6 @@ class LoanFilter(django_filters.FilterSet):
     class Meta:
         model = Loan
         fields = []
-
-
-def _resolve(model, field: str, value: str, name: str):
-    try:
-        return model.objects.get(**{f"{field}__iexact": value.strip()})
-    except model.DoesNotExist:
-        raise InvalidInput(f"Unknown {name} {value!r}.", field=name) from None
 
 
 class LoanViewSet(

@@ -14,26 +14,12 @@ from rest_framework.views import APIView
 from financing import clock
 from financing.accounts.roles import Role
 from financing.api.base import IdempotencyMixin, RolePermission, StrictSerializer
+from financing.api.base import resolve_code as _resolve
 from financing.api.fields import AmountField, StrictIntegerField
-from financing.errors import InvalidInput
+from financing.api.fields import amount_text as _amt
 from financing.refdata.models import Asset, Counterparty
 from loans import desk
 from loans.desk_models import BorrowRequest, RequestStatus, Urgency
-
-_AMOUNT = AmountField()
-
-
-def _amt(v):
-    return None if v is None else _AMOUNT.to_representation(v)
-
-
-def _resolve(model, field, value, name):
-    if value in (None, ""):
-        return None
-    try:
-        return model.objects.get(**{f"{field}__iexact": str(value).strip()})
-    except model.DoesNotExist:
-        raise InvalidInput(f"Unknown {name} {value!r}.", field=name) from None
 
 
 class BorrowRequestSerializer(serializers.ModelSerializer):

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 
 from financing import clock
 from financing.api.base import IdempotencyMixin, RolePermission, StrictSerializer
+from financing.api.base import resolve_code as _resolve
 from financing.api.fields import AmountField, StrictBooleanField, StrictIntegerField
 from financing.errors import InvalidInput
 from financing.refdata.models import Asset, Venue
@@ -20,15 +21,6 @@ from treasury.models import AccountPurpose, BalanceSnapshot, BufferLevel, Treasu
 
 MAX_BALANCES_PER_POST = 1000
 VIEW, MANAGE = "treasury.view", "treasury.manage"
-
-
-def _resolve(model, field: str, value, name: str):
-    if value in (None, ""):
-        return None
-    try:
-        return model.objects.get(**{f"{field}__iexact": str(value).strip()})
-    except model.DoesNotExist:
-        raise InvalidInput(f"Unknown {name} {str(value)[:40]!r}.", field=name) from None
 
 
 # ---------------------------------------------------------------- accounts

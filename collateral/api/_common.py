@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-from financing.api.fields import AmountField
-from financing.errors import InvalidInput
+from financing.api.base import resolve_code as _resolve  # noqa: F401 - shared by the API modules
+from financing.api.fields import amount_text as _amt  # noqa: F401
 
 MAX_PRICES_PER_POST = 1000
 MOVEMENT_REQUEST_KINDS = [("top_up", "top_up"), ("release", "release")]
-_AMOUNT = AmountField()
-
-
-def _amt(value):
-    return None if value is None else _AMOUNT.to_representation(value)
-
-
-def _resolve(model, field: str, value, name: str):
-    if value in (None, ""):
-        return None
-    try:
-        return model.objects.get(**{f"{field}__iexact": str(value).strip()})
-    except model.DoesNotExist:
-        raise InvalidInput(f"Unknown {name} {value!r}.", field=name) from None
 
 
 _REASON = {"max_length": 500, "required": False, "allow_blank": True, "default": ""}

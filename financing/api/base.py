@@ -151,3 +151,14 @@ class StrictSerializer(serializers.Serializer):
 def accepted(approval) -> Response:
     """202 for an action that waits for a checker (api.md)."""
     return Response({"approval": approval.pk, "status": approval.status}, status=202)
+
+
+def resolve_code(model, field: str, value, name: str):
+    """The record a code or symbol names (case-insensitive), None for no value, or a 400 naming
+    the field: how every endpoint turns `"asset": "BTC"` into an Asset."""
+    if value in (None, ""):
+        return None
+    try:
+        return model.objects.get(**{f"{field}__iexact": str(value).strip()})
+    except model.DoesNotExist:
+        raise InvalidInput(f"Unknown {name} {str(value)[:40]!r}.", field=name) from None

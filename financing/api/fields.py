@@ -56,3 +56,12 @@ class StrictBooleanField(serializers.BooleanField):
         if not isinstance(data, bool):
             self.fail("invalid", input=data)
         return data
+
+
+_AMOUNT = AmountField()
+
+
+def amount_text(value) -> str | None:
+    """A decimal as the API writes it (a string without trailing zeros), or None: for payloads
+    built by hand rather than by a serializer field."""
+    return None if value is None else _AMOUNT.to_representation(value)
