@@ -49,6 +49,11 @@ STATUS_TONE = {"ok": "ok", "soft": "warn", "hard": "bad"}
 STATUS_LABEL = {"ok": "within limits", "soft": "over soft", "hard": "over hard"}
 
 
+def _pct2(fraction: Decimal) -> Decimal:
+    """A fraction as a percentage with two places, for bars and charts (decimals, not floats)."""
+    return (fraction * 100).quantize(Decimal("0.01"), ROUND_HALF_EVEN)
+
+
 def _d(value) -> Decimal | None:
     if value is None or value == "":
         return None
@@ -408,12 +413,10 @@ class StressRunView(TablePageView):
                 "labels": [f"{r['reference']} {r['counterparty']}" for r in worst],
                 # No collateral has no LTV: drawn at the liquidation level, marked in the table.
                 "current": [
-                    float(_d(r["current_ltv"]) * 100) if r["current_ltv"] is not None else None
+                    _pct2(_d(r["current_ltv"])) if r["current_ltv"] is not None else None
                     for r in worst
                 ],
-                "stressed": [
-                    float((_d(r["ltv"]) or _d(r["liquidation_ltv"])) * 100) for r in worst
-                ],
+                "stressed": [_pct2(_d(r["ltv"]) or _d(r["liquidation_ltv"])) for r in worst],
             },
             can_run=can(self.request.user, "stress.run"),
         )
@@ -505,7 +508,7 @@ class LimitsView(TablePageView):
     def get_queryset(self):
         rows = limits_service.limits_usage(self.now, exposure=self.exposure)
         for u in rows:
-            u["bar_pct"] = float(min(u["utilisation"], Decimal(1)) * 100)
+            u["bar_pct"] = _pct2(min(u["utilisation"], Decimal(1)))
             u["text"] = {
                 "exposure": usd(u["exposure_usd"]),
                 "soft": usd(u["soft_limit_usd"]),
@@ -515,7 +518,7 @@ class LimitsView(TablePageView):
                 "headroom": usd(u["headroom_usd"]),
             }
             u["status_tone"] = STATUS_TONE[u["status"]]
-            u["soft_pct"] = float(min(u["soft_mark"], Decimal(1)) * 100)
+            u["soft_pct"] = _pct2(min(u["soft_mark"], Decimal(1)))
         return rows
 
     def filtered(self):

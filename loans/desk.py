@@ -6,7 +6,6 @@ concurrent allocators of one asset queue behind each other and never over-alloca
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
@@ -53,18 +52,32 @@ def priority_score(
     needed_by: datetime,
     now: datetime,
 ) -> tuple[Decimal, dict[str, Any]]:
-    revenue = float(max(expected_revenue_usd, Decimal(0)))  # a score, not money
-    revenue_points = min(25.0, 5 * math.log10(1 + revenue / 1000))
-    hours = (needed_by - now).total_seconds() / 3600
-    time_points = 10 if hours <= 4 else 6 if hours <= 24 else 3 if hours <= 72 else 0
+    revenue = max(expected_revenue_usd, Decimal(0))
+    revenue_points = min(Decimal(25), 5 * (1 + revenue / 1000).log10()).quantize(
+        Decimal("0.01"), ROUND_HALF_EVEN
+    )
+    left = needed_by - now
+    time_points = (
+        10
+        if left <= timedelta(hours=4)
+        else 6
+        if left <= timedelta(hours=24)
+        else 3
+        if left <= timedelta(hours=72)
+        else 0
+    )
     parts = {
         "urgency": URGENCY_POINTS[urgency],
-        "revenue": round(revenue_points, 2),
+        "revenue": revenue_points,
         "desk_risk": RISK_POINTS.get(desk_risk, 0),
         "time": time_points,
     }
-    total = Decimal(str(sum(parts.values()))).quantize(Decimal("0.01"), ROUND_HALF_EVEN)
-    return total, parts
+    total = sum((Decimal(v) for v in parts.values()), Decimal(0))
+    # JSON-able detail: the revenue points as the decimal string they are.
+    return total.quantize(Decimal("0.01"), ROUND_HALF_EVEN), {
+        **parts,
+        "revenue": str(revenue_points),
+    }
 
 
 # ---------------------------------------------------------------- helpers

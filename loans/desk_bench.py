@@ -252,7 +252,7 @@ def run(*, scale: int, out) -> list[Figure]:
         ),
         Figure(
             name="  ... over-allocation (allocated beyond lendable)",
-            value=float(max(over, Decimal(0))),
+            value=max(over, Decimal(0)),
             unit="BENCHX",
             target="0",
             ok=over <= 0,

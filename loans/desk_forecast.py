@@ -12,7 +12,7 @@ Backtest: the same method refitted at each of the last 28 days on the history be
 forecasting that day; the error is WAPE = sum |actual - forecast| / sum actual (in %), the
 usual error measure for intermittent demand (MAPE is undefined on zero days).
 
-The statistics run in float64: a forecast is an estimate that never becomes a booked amount;
+Quantities stay Decimal throughout (pandas arranges the days; the arithmetic is Decimal), and
 figures are rounded to the asset's decimals (half-even) when they leave this module.
 """
 
@@ -49,21 +49,34 @@ def _history(start: date, end: date) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["asset_id", "day", "qty"])
 
 
-def _fit(series: pd.Series) -> tuple[float, dict[int, float]]:
-    """(level, weekday factors) from a daily series indexed by date."""
-    values = series.astype("float64")
-    level = float(values.ewm(span=SPAN_DAYS, adjust=True).mean().iloc[-1]) if len(values) else 0.0
-    factors = dict.fromkeys(range(7), 1.0)
-    mean = float(values.mean()) if len(values) else 0.0
+def _ewma(values: list[Decimal], span: int = SPAN_DAYS) -> Decimal:
+    """pandas' ewm(span=...).mean() with adjust=True, in Decimal: weights (1 - a)^k, newest 1."""
+    alpha = Decimal(2) / (span + 1)
+    weight, num, den = Decimal(1), Decimal(0), Decimal(0)
+    for value in reversed(values):
+        num += weight * value
+        den += weight
+        weight *= 1 - alpha
+    return num / den if den else Decimal(0)
+
+
+def _fit(series: pd.Series) -> tuple[Decimal, dict[int, Decimal]]:
+    """(level, weekday factors) from a daily series of Decimals indexed by date."""
+    values = list(series)
+    level = _ewma(values) if values else Decimal(0)
+    factors = dict.fromkeys(range(7), Decimal(1))
+    mean = sum(values, Decimal(0)) / len(values) if values else Decimal(0)
     if len(values) >= 28 and mean > 0:
-        by_day = values.groupby(pd.to_datetime(values.index).day_of_week).mean()
-        for weekday, m in by_day.items():
-            factors[int(weekday)] = float(m) / mean
+        by_day: dict[int, list[Decimal]] = {}
+        for day, value in series.items():
+            by_day.setdefault(day.weekday(), []).append(value)
+        for weekday, day_values in by_day.items():
+            factors[weekday] = sum(day_values, Decimal(0)) / len(day_values) / mean
     return level, factors
 
 
-def _predict(level: float, factors: dict[int, float], day: date) -> float:
-    return max(level * factors[day.weekday()], 0.0)
+def _predict(level: Decimal, factors: dict[int, Decimal], day: date) -> Decimal:
+    return max(level * factors[day.weekday()], Decimal(0))
 
 
 def demand_forecast(*, now: datetime, horizon: int = 7, history_days: int = 90) -> list[dict]:
@@ -79,14 +92,14 @@ def demand_forecast(*, now: datetime, horizon: int = 7, history_days: int = 90) 
     out = []
     for asset_id, rows in frame.groupby("asset_id"):
         asset = assets[int(asset_id)]
-        series = rows.set_index("day")["qty"].astype("float64").reindex(days, fill_value=0.0)
+        series = rows.set_index("day")["qty"].reindex(days, fill_value=Decimal(0))
         # The asset's history starts with its first request, not with the window.
         series = series[series.index >= rows["day"].min()]
         level, factors = _fit(series)
         step = Decimal(1).scaleb(-asset.decimals)
 
-        def q(x: float, step=step) -> Decimal:
-            return Decimal(repr(x)).quantize(step, rounding=ROUND_HALF_EVEN)
+        def q(x: Decimal, step=step) -> Decimal:
+            return x.quantize(step, rounding=ROUND_HALF_EVEN)
 
         forecast = [
             {
@@ -96,17 +109,17 @@ def demand_forecast(*, now: datetime, horizon: int = 7, history_days: int = 90) 
             for k in range(horizon)
         ]
         # Backtest: refit on the history before each of the last BACKTEST_DAYS days.
-        abs_err = actual_sum = 0.0
+        abs_err = actual_sum = Decimal(0)
         tested = 0
         for k in range(min(BACKTEST_DAYS, len(series) - 7), 0, -1):
             cut = len(series) - k
             fit_level, fit_factors = _fit(series.iloc[:cut])
-            actual = float(series.iloc[cut])
+            actual = series.iloc[cut]
             abs_err += abs(actual - _predict(fit_level, fit_factors, series.index[cut]))
             actual_sum += actual
             tested += 1
         wape = (
-            Decimal(repr(100 * abs_err / actual_sum)).quantize(Decimal("0.1"), ROUND_HALF_EVEN)
+            (100 * abs_err / actual_sum).quantize(Decimal("0.1"), ROUND_HALF_EVEN)
             if actual_sum > 0
             else None
         )
@@ -115,7 +128,7 @@ def demand_forecast(*, now: datetime, horizon: int = 7, history_days: int = 90) 
                 "asset": asset.symbol,
                 "method": METHOD,
                 "history_days": history_days,
-                "requests_total": q(float(series.sum())),
+                "requests_total": q(sum(series, Decimal(0))),
                 "forecast": forecast,
                 "forecast_total": sum((f["quantity"] for f in forecast), Decimal(0)),
                 "backtest_days": tested,

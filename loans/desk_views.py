@@ -6,6 +6,7 @@ every page and in every export."""
 from __future__ import annotations
 
 from datetime import UTC, timedelta
+from decimal import Decimal
 
 import django_filters
 from django import forms
@@ -517,12 +518,17 @@ class InventoryView(TablePageView):
                 for key in ("lendable", "buffer", "allocated", "on_loan", "available", "shortfall"):
                     row[f"{key}_text"] = amount(figures[key], a)
                 total = figures["lendable"]
+                hundredth = Decimal("0.01")
                 row["shares"] = {
-                    key: float(min(max(figures[key] / total, 0), 1) * 100) if total > 0 else 0.0
+                    key: (min(max(figures[key] / total, 0), 1) * 100).quantize(hundredth)
+                    if total > 0
+                    else Decimal(0)
                     for key in ("on_loan", "allocated", "buffer", "available")
                 }
                 row["utilization_pct"] = (
-                    float(figures["utilization"] * 100) if figures["utilization"] is not None else 0
+                    (figures["utilization"] * 100).quantize(hundredth)
+                    if figures["utilization"] is not None
+                    else Decimal(0)
                 )
                 rows.append(row)
             self._rows = rows

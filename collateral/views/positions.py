@@ -95,7 +95,7 @@ class LoanCollateralView(CapabilityRequiredMixin, TemplateView):
             ],
             chart={
                 "labels": [h.valued_at.strftime("%m-%d %H:%M") for h in reversed(history)],
-                "ltv": [None if h.ltv is None else float(h.ltv * 100) for h in reversed(history)],
+                "ltv": [None if h.ltv is None else h.ltv * 100 for h in reversed(history)],
             },
             actions=actions,
         )

@@ -32,7 +32,7 @@ def test_priority_is_documented_arithmetic(submit):
     r = submit(urgency="high", expected_revenue_usd=D("99000"), needed_by=NOW + timedelta(hours=3))
     # high 40 + revenue 5 x log10(1 + 99) = 10 + medium desk 10 + within 4 h 10 = 70
     assert r.priority == D("70.00")
-    assert r.priority_detail == {"urgency": 40, "revenue": 10.0, "desk_risk": 10, "time": 10}
+    assert r.priority_detail == {"urgency": 40, "revenue": "10.00", "desk_risk": 10, "time": 10}
     assert r.sla_due_at == NOW + timedelta(minutes=15) and r.status == "submitted"
 
 
