@@ -38,6 +38,7 @@ def seed_desk(*, now=None) -> str:
             if qty <= 0:
                 continue
             at = day.replace(hour=rnd.randint(7, 18), minute=rnd.randint(0, 59))
+            status = rnd.choice(["booked", "booked", "expired", "rejected", "cancelled"])
             history.append(
                 BorrowRequest(
                     desk=trader.desk,
@@ -52,7 +53,9 @@ def seed_desk(*, now=None) -> str:
                     priority=Decimal("30"),
                     sla_due_at=at + timedelta(minutes=15),
                     first_response_at=at + timedelta(minutes=rnd.randint(2, 30)),
-                    status=rnd.choice(["booked", "booked", "expired", "rejected", "cancelled"]),
+                    status=status,
+                    # Booked history was filled in full (its loans are not part of the demo).
+                    allocated_quantity=qty if status == "booked" else Decimal(0),
                     created_at=at,
                     updated_at=at,
                 )

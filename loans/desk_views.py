@@ -6,7 +6,7 @@ every page and in every export."""
 from __future__ import annotations
 
 from datetime import UTC, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 import django_filters
 from django import forms
@@ -558,6 +558,24 @@ class InventoryView(TablePageView):
             history_symbols=symbols,
             history_rows=list(reversed(history_rows)),
             history_days=self.history_days,
-            forecast=demand_forecast(now=clock.now()),
+            forecast=_forecast_for_display(demand_forecast(now=clock.now())),
         )
         return ctx
+
+
+def _forecast_for_display(rows: list[dict]) -> list[dict]:
+    """A forecast is an estimate: the page shows at most 4 decimals (the API gives the asset's
+    full precision)."""
+    places = Decimal("0.0001")
+
+    def short(x: Decimal) -> Decimal:
+        return x.quantize(places, rounding=ROUND_HALF_EVEN) if x.as_tuple().exponent < -4 else x
+
+    return [
+        {
+            **r,
+            "forecast_total": short(r["forecast_total"]),
+            "forecast": [{**f, "quantity": short(f["quantity"])} for f in r["forecast"]],
+        }
+        for r in rows
+    ]
