@@ -123,6 +123,13 @@ else:
     DATABASES = {"default": database_settings(BASE_DIR)}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
 DATABASES["default"].setdefault("OPTIONS", {})
+# Server-side parameter binding with prepared statements (psycopg): a statement run twice on
+# a connection is prepared there, so PostgreSQL plans it once per connection instead of on
+# every call (with persistent connections, CONN_MAX_AGE, the API's hot paths are planned once).
+# Behind a PgBouncer in transaction pooling mode set DB_PREPARED_STATEMENTS=false.
+if env.bool("DB_PREPARED_STATEMENTS", default=True):
+    DATABASES["default"]["OPTIONS"].setdefault("server_side_binding", True)
+    DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 2)
 DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default="test_financing")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -1,8 +1,8 @@
 """The borrow desk: trading desks' borrow requests, their priority and SLA, race-free
 allocation of lendable inventory, booking as loans, and expiry (domain.md, Borrow desk).
 
-Allocation locks the asset's AssetInventory row, then reads availability with one query, so
-concurrent allocators of one asset queue behind each other and never over-allocate."""
+Allocation locks the asset's AssetInventory row, then reads what is committed with one query,
+so concurrent allocators of one asset queue behind each other and never over-allocate."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from django.db import connection, transaction
 from django.db.models import Q
 
 from financing.accounts.roles import Role, can
-from financing.errors import Conflict, Forbidden, InvalidInput
+from financing.db import insert_row
+from financing.errors import Conflict, Forbidden, InvalidInput, NotFound
 from financing.refdata.models import Asset, Counterparty, Desk
 from loans.desk_models import (
     OPEN_STATUSES,
@@ -84,7 +85,8 @@ def priority_score(
 
 
 def _event(request: BorrowRequest, kind: str, *, actor, now, note="", data=None, frm="", to=""):
-    BorrowRequestEvent.objects.create(
+    insert_row(
+        BorrowRequestEvent,
         request=request,
         kind=kind,
         actor=actor,
@@ -120,11 +122,15 @@ def _transition(
 
 
 def _locked(request_id: int) -> BorrowRequest:
-    return (
-        BorrowRequest.objects.select_for_update(of=("self",))
-        .select_related("asset", "desk", "counterparty")
-        .get(pk=request_id)
-    )
+    """The request, locked, with what its checks and its API answer read (404 if none)."""
+    try:
+        return (
+            BorrowRequest.objects.select_for_update(of=("self",))
+            .select_related("asset", "desk", "counterparty", "requested_by")
+            .get(pk=request_id)
+        )
+    except BorrowRequest.DoesNotExist:
+        raise NotFound(f"No borrow request {request_id}.") from None
 
 
 def _check_decimals(value: Decimal, asset: Asset, field: str) -> None:
@@ -307,53 +313,75 @@ WHERE a.id = ANY(%s)
 """
 
 
+def _committed(asset_ids: list[int]) -> dict[int, tuple[Decimal, Decimal]]:
+    """asset_id -> (on loan, allocated): what the desk has already committed of each asset."""
+    with connection.cursor() as cur:
+        cur.execute(_INVENTORY_SQL, [asset_ids])
+        return {asset_id: (on_loan, allocated) for asset_id, on_loan, allocated in cur.fetchall()}
+
+
+def _figures(held: dict, on_loan: Decimal, allocated: Decimal) -> dict[str, Decimal]:
+    total = held.get("lendable", Decimal(0))
+    buffer = held.get("buffer", Decimal(0))
+    available = total - buffer - allocated - on_loan
+    return {
+        "lendable": total,
+        "buffer": buffer,
+        "allocated": allocated,
+        "on_loan": on_loan,
+        "available": max(available, Decimal(0)),
+        "shortfall": max(-available, Decimal(0)),
+        "utilization": (on_loan / total).quantize(Decimal("1e-6"), ROUND_HALF_EVEN)
+        if total > 0
+        else None,
+    }
+
+
 def inventory(asset_ids: list[int] | None = None) -> dict[int, dict[str, Decimal]]:
     """Per asset: lendable, buffer, allocated, on loan, available, utilization."""
     from treasury.selectors import lendable_by_asset
 
-    lendable = lendable_by_asset()
     ids = (
         asset_ids
         if asset_ids is not None
         else list(Asset.objects.filter(is_active=True).values_list("pk", flat=True))
     )
+    lendable = lendable_by_asset(asset_ids=ids)
+    return {
+        asset_id: _figures(lendable.get(asset_id, {}), on_loan, allocated)
+        for asset_id, (on_loan, allocated) in _committed(ids).items()
+    }
+
+
+def _lock_inventory(asset_id: int, *, now: datetime) -> None:
+    """Take the asset's inventory row lock (creating the row the first time) in one statement:
+    every allocator of the asset queues here until the holder commits."""
     with connection.cursor() as cur:
-        cur.execute(_INVENTORY_SQL, [ids])
-        rows = cur.fetchall()
-    out = {}
-    for asset_id, on_loan, allocated in rows:
-        held = lendable.get(asset_id, {})
-        total = held.get("lendable", Decimal(0))
-        buffer = held.get("buffer", Decimal(0))
-        available = total - buffer - allocated - on_loan
-        out[asset_id] = {
-            "lendable": total,
-            "buffer": buffer,
-            "allocated": allocated,
-            "on_loan": on_loan,
-            "available": max(available, Decimal(0)),
-            "shortfall": max(-available, Decimal(0)),
-            "utilization": (on_loan / total).quantize(Decimal("1e-6"), ROUND_HALF_EVEN)
-            if total > 0
-            else None,
-        }
-    return out
+        cur.execute(
+            f"INSERT INTO {AssetInventory._meta.db_table} (asset_id, locked_at) VALUES (%s, %s) "
+            "ON CONFLICT (asset_id) DO UPDATE SET locked_at = EXCLUDED.locked_at",
+            [asset_id, now],
+        )
 
 
 def borrow_request_allocate(
-    *, actor, request: BorrowRequest, now: datetime, quantity: Decimal | None = None
+    *, actor, request: BorrowRequest | int, now: datetime, quantity: Decimal | None = None
 ) -> BorrowRequest:
     """Reserve inventory for a request: the quantity asked (default: all that remains), or as
-    much as is available. The asset's inventory row is locked first, so concurrent allocations
-    queue and never over-allocate. 409 when nothing is available."""
+    much as is available. Availability is read only once the asset's inventory row is locked,
+    so concurrent allocations queue and never over-allocate. 409 when nothing is available.
+
+    Lock order: the request, then its asset's inventory (nothing takes them the other way
+    round). The request's own checks and the treasury balances are read before the inventory
+    lock, so allocators of one asset hold it only for the committed figures and the writes."""
+    from treasury.selectors import lendable_by_asset
+
     if not can(actor, "borrow.work"):
         raise Forbidden("Only operations allocate inventory.")
-    asset_id = request.asset_id
-    AssetInventory.objects.get_or_create(asset_id=asset_id)
     with transaction.atomic():
-        # Parent (the asset's inventory) before child (the request): one order for everyone.
-        AssetInventory.objects.select_for_update().filter(asset_id=asset_id).update(locked_at=now)
-        request = _locked(request.pk)
+        # The request or its id: it is read (and locked) here either way.
+        request = _locked(request if isinstance(request, int) else request.pk)
+        asset_id = request.asset_id
         if request.status not in OPEN_STATUSES:
             raise Conflict(f"{request.reference} is {request.status}: nothing to allocate.")
         remaining = request.remaining
@@ -368,7 +396,11 @@ def borrow_request_allocate(
                     field="quantity",
                 )
             wanted = quantity
-        available = inventory([asset_id])[asset_id]["available"]
+        # Balances and buffers are treasury's figures, not the desk's: no need to hold the
+        # inventory lock while they are read.
+        held = lendable_by_asset(asset_ids=[asset_id]).get(asset_id, {})
+        _lock_inventory(asset_id, now=now)
+        available = _figures(held, *_committed([asset_id])[asset_id])["available"]
         step = Decimal(1).scaleb(-request.asset.decimals)
         take = min(wanted, available).quantize(step, rounding="ROUND_DOWN")
         if take <= 0:

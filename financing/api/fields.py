@@ -65,3 +65,11 @@ def amount_text(value) -> str | None:
     """A decimal as the API writes it (a string without trailing zeros), or None: for payloads
     built by hand rather than by a serializer field."""
     return None if value is None else _AMOUNT.to_representation(value)
+
+
+_DATETIME = serializers.DateTimeField()
+
+
+def datetime_text(value) -> str | None:
+    """A time as the API writes it (ISO 8601 in UTC, "Z"), or None: for payloads built by hand."""
+    return None if value is None else _DATETIME.to_representation(value)

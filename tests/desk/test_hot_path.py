@@ -1,0 +1,166 @@
+"""The submit and allocate path every desk client hits (quality.md's concurrency bench): the
+hand-written answer matches the declared serializer, the answer is what a later read shows,
+404s for ids that cannot exist, bounded queries, and the one-INSERT helpers it relies on."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework import serializers
+
+from financing.audit.models import AuthEvent
+from financing.db import insert_row
+from loans import desk
+from loans.desk_api import BorrowRequestSerializer
+from loans.desk_models import Allocation, BorrowRequest, BorrowRequestEvent
+from tests.desk.conftest import NOW
+
+D = Decimal
+pytestmark = pytest.mark.django_db
+
+SUBMIT = {
+    "asset": "btc",
+    "quantity": "2.5",
+    "max_rate": "0.0800",
+    "tenor_days": 30,
+    # Not UTC on the way in: the answer gives it in UTC, as a read of the stored row does.
+    "needed_by": "2026-11-22T11:00:00+02:00",
+    "urgency": "high",
+    "expected_revenue_usd": "12000.50",
+    "purpose": "client short",
+}
+
+
+@pytest.fixture(autouse=True)
+def frozen():
+    from freezegun import freeze_time
+
+    with freeze_time(NOW):
+        yield
+
+
+def _generic(r: BorrowRequest) -> dict:
+    """What DRF's own Serializer.to_representation makes of the declared fields."""
+    ser = BorrowRequestSerializer()
+    return dict(serializers.Serializer.to_representation(ser, r))
+
+
+def _fresh(pk: int) -> BorrowRequest:
+    return BorrowRequest.objects.select_related(
+        "desk", "asset", "counterparty", "requested_by"
+    ).get(pk=pk)
+
+
+def test_the_hand_written_answer_is_the_declared_serializers(submit, stock, ops, client_cp):
+    stock("100")
+    plain = submit("3")
+    with_client = submit("4", counterparty=client_cp, tenor_days=7)
+    desk.borrow_request_allocate(actor=ops, request=with_client, now=NOW, quantity=D("1.5"))
+    booked = submit("5", counterparty=client_cp)
+    desk.borrow_request_allocate(actor=ops, request=booked, now=NOW)
+    desk.borrow_request_book(actor=ops, request=booked, now=NOW)
+    for r in (plain, with_client, booked):
+        r = _fresh(r.pk)
+        fast = BorrowRequestSerializer(r).data
+        assert list(fast) == list(_generic(r))
+        assert dict(fast) == _generic(r)
+    assert _fresh(booked.pk).loan_id is not None  # the loan field was exercised
+
+
+def test_submit_and_allocate_answer_what_a_read_shows(api, trader, ops, stock, client_cp):
+    stock("100")
+    created = api(trader).post(
+        "/api/borrow-requests/", {**SUBMIT, "counterparty": "client1"}, format="json"
+    )
+    assert created.status_code == 201, created.json()
+    body = created.json()
+    assert body["needed_by"] == "2026-11-22T09:00:00Z"
+    assert (body["asset"], body["quantity"], body["max_rate"]) == ("BTC", "2.5", "0.08")
+    assert body["counterparty"] == "CLIENT1" and body["requested_by"] == trader.username
+    assert body == api(trader).get(f"/api/borrow-requests/{body['id']}/").json()
+
+    allocated = api(ops).post(f"/api/borrow-requests/{body['id']}/allocate/", {}, format="json")
+    assert allocated.status_code == 200, allocated.json()
+    assert allocated.json()["status"] == "allocated"
+    assert allocated.json()["allocated_quantity"] == "2.5"
+    assert allocated.json() == api(ops).get(f"/api/borrow-requests/{body['id']}/").json()
+
+
+@pytest.mark.parametrize("pk", ["999999", "abc", "9" * 30, "0", "-1"])
+def test_allocating_a_request_that_does_not_exist_is_404(api, ops, stock, pk):
+    stock("100")
+    resp = api(ops).post(f"/api/borrow-requests/{pk}/allocate/", {}, format="json")
+    assert resp.status_code == 404, resp.content
+    assert resp.json()["detail"]
+    assert not Allocation.objects.exists()
+
+
+def test_a_trading_user_cannot_allocate_even_its_own_request(api, trader, submit, stock):
+    stock("100")
+    r = submit("1")
+    resp = api(trader).post(f"/api/borrow-requests/{r.pk}/allocate/", {}, format="json")
+    assert resp.status_code == 403
+    assert not Allocation.objects.exists()
+
+
+def test_submit_and_allocate_run_a_fixed_number_of_queries(api, trader, ops, stock):
+    stock("100")
+    client, desk_ops = api(trader), api(ops)
+    with CaptureQueriesContext(connection) as submitted:
+        pk = client.post("/api/borrow-requests/", SUBMIT, format="json").json()["id"]
+    with CaptureQueriesContext(connection) as allocated:
+        resp = desk_ops.post(f"/api/borrow-requests/{pk}/allocate/", {}, format="json")
+    assert resp.status_code == 200
+    # submit: user, token use, asset, desk, then the request and its event in one transaction
+    # (a savepoint and its release here, inside the test's transaction).
+    assert len(submitted) <= 8, "\n".join(q["sql"][:70] for q in submitted)
+    # allocate: user, token use, then (transaction) the locked request, treasury figures, the
+    # inventory lock, the committed figures, the allocation, the request and its event.
+    assert len(allocated) <= 11, "\n".join(q["sql"][:70] for q in allocated)
+
+
+def test_an_inactive_users_token_is_refused(api, trader, submit):
+    client = api(trader)
+    trader.is_active = False
+    trader.save()
+    assert client.get("/api/borrow-requests/").status_code == 401
+    assert not AuthEvent.objects.filter(kind="token_used").exists()
+
+
+def test_every_token_call_is_recorded_with_its_details(api, trader, submit):
+    submit("1")
+    api(trader).get("/api/borrow-requests/", HTTP_USER_AGENT="desk-client/1.0")
+    event = AuthEvent.objects.get(kind="token_used")
+    assert (event.user, event.username, event.method, event.path) == (
+        trader,
+        trader.username,
+        "GET",
+        "/api/borrow-requests/",
+    )
+    assert (event.user_agent, event.ip_address, event.at) == ("desk-client/1.0", "127.0.0.1", NOW)
+
+
+def test_insert_row_adapts_like_the_orm(submit, trader):
+    r = submit("1")
+    pk = insert_row(
+        BorrowRequestEvent,
+        request=r,  # an instance for a foreign key
+        kind="note",
+        actor_id=trader.pk,  # or its id
+        at=NOW + timedelta(seconds=1),
+        note="checked",
+        data={"quantity": "1.5", "nested": {"ok": True}},
+    )
+    event = BorrowRequestEvent.objects.get(pk=pk)
+    assert (event.request, event.actor, event.note) == (r, trader, "checked")
+    assert event.data == {"quantity": "1.5", "nested": {"ok": True}}
+    assert (event.from_status, event.to_status) == ("", "")  # database defaults
+
+
+def test_insert_row_refuses_a_field_the_model_does_not_have(submit):
+    with pytest.raises(TypeError, match="nope"):
+        insert_row(BorrowRequestEvent, request=submit("1"), kind="x", at=NOW, nope=1)
