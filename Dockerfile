@@ -18,4 +18,4 @@ RUN SECRET_KEY=build-only-collectstatic-key-0000000000000000000000000000000000 \
     DATABASE_URL=postgres://build@localhost/build python manage.py collectstatic --noinput
 USER app
 EXPOSE 8000
-CMD ["gunicorn", "financing.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+CMD ["gunicorn", "financing.wsgi", "-c", "gunicorn.conf.py", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]

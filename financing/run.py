@@ -59,6 +59,8 @@ def main() -> int:
         "web": [
             str(BIN / "gunicorn"),
             "financing.wsgi",
+            "-c",
+            str(BASE_DIR / "gunicorn.conf.py"),
             "--bind",
             f"{host}:{port}",
             "--workers",

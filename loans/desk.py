@@ -6,6 +6,7 @@ so concurrent allocators of one asset queue behind each other and never over-all
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
@@ -121,16 +122,68 @@ def _transition(
     return request
 
 
-def _locked(request_id: int) -> BorrowRequest:
-    """The request, locked, with what its checks and its API answer read (404 if none)."""
-    try:
-        return (
-            BorrowRequest.objects.select_for_update(of=("self",))
-            .select_related("asset", "desk", "counterparty", "requested_by")
-            .get(pk=request_id)
+#: What a locked request is read with, each as alias, relation, join: its asset (the checks),
+#: desk, counterparty and requester (the API answer).
+_LOCKED_WITH = (
+    ("a", "asset", "JOIN"),
+    ("d", "desk", "JOIN"),
+    ("c", "counterparty", "LEFT JOIN"),
+    ("u", "requested_by", "JOIN"),
+)
+
+
+@functools.cache
+def _locked_sql() -> tuple[str, list[tuple[str | None, type, list]]]:
+    """The SELECT ... FOR UPDATE of a request and its related rows, and how to split its row:
+    written once from the models' fields (the ORM compiled the same query on every call)."""
+    qn = connection.ops.quote_name
+    parts = [(None, "r", BorrowRequest)] + [
+        (relation, alias, BorrowRequest._meta.get_field(relation).related_model)
+        for alias, relation, _join in _LOCKED_WITH
+    ]
+    columns, layout = [], []
+    for relation, alias, model in parts:
+        fields = list(model._meta.concrete_fields)
+        columns += [f"{alias}.{qn(f.column)}" for f in fields]
+        layout.append((relation, model, fields))
+    joins = []
+    for alias, relation, join in _LOCKED_WITH:
+        fk = BorrowRequest._meta.get_field(relation)
+        target = fk.related_model._meta
+        joins.append(
+            f"{join} {qn(target.db_table)} {alias} "
+            f"ON {alias}.{qn(target.pk.column)} = r.{qn(fk.column)}"
         )
-    except BorrowRequest.DoesNotExist:
-        raise NotFound(f"No borrow request {request_id}.") from None
+    sql = (
+        f"SELECT {', '.join(columns)} FROM {qn(BorrowRequest._meta.db_table)} r "
+        f"{' '.join(joins)} "
+        "WHERE r.id = %s FOR UPDATE OF r"
+    )
+    return sql, layout
+
+
+def _locked(request_id: int) -> BorrowRequest:
+    """The request, locked, with its asset, desk, counterparty and requester (404 if none)."""
+    sql, layout = _locked_sql()
+    with connection.cursor() as cur:
+        cur.execute(sql, [request_id])
+        row = cur.fetchone()
+    if row is None:
+        raise NotFound(f"No borrow request {request_id}.")
+    objects, at = {}, 0
+    for relation, model, fields in layout:
+        values = [
+            f.from_db_value(v, None, connection) if hasattr(f, "from_db_value") else v
+            for f, v in zip(fields, row[at : at + len(fields)], strict=True)
+        ]
+        at += len(fields)
+        objects[relation] = (
+            None if values[0] is None else model.from_db(connection.alias, None, values)
+        )
+    request = objects.pop(None)
+    for relation, obj in objects.items():
+        setattr(request, relation, obj)
+    return request
 
 
 def _check_decimals(value: Decimal, asset: Asset, field: str) -> None:

@@ -155,10 +155,21 @@ def accepted(approval) -> Response:
 
 def resolve_code(model, field: str, value, name: str):
     """The record a code or symbol names (case-insensitive), None for no value, or a 400 naming
-    the field: how every endpoint turns `"asset": "BTC"` into an Asset."""
+    the field: how every endpoint turns `"asset": "BTC"` into an Asset. Written out (what
+    `{field}__iexact` compiles to): every submit and booking resolves one or two."""
     if value in (None, ""):
         return None
-    try:
-        return model.objects.get(**{f"{field}__iexact": str(value).strip()})
-    except model.DoesNotExist:
-        raise InvalidInput(f"Unknown {name} {str(value)[:40]!r}.", field=name) from None
+    qn = connection.ops.quote_name
+    found = next(
+        iter(
+            model._default_manager.raw(
+                f"SELECT * FROM {qn(model._meta.db_table)} "
+                f"WHERE UPPER({qn(model._meta.get_field(field).column)}::text) = UPPER(%s)",
+                [str(value).strip()],
+            )
+        ),
+        None,
+    )
+    if found is None:
+        raise InvalidInput(f"Unknown {name} {str(value)[:40]!r}.", field=name)
+    return found

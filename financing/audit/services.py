@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from financing import clock
 from financing.audit.models import ActivityEntry, AuthEvent
-from financing.db import insert_row
 
 
 def client_ip(request) -> str | None:
@@ -14,8 +13,7 @@ def client_ip(request) -> str | None:
 
 
 def auth_event_record(*, kind: str, request=None, user=None, username: str = "") -> AuthEvent:
-    """One INSERT (financing.db.insert_row): token use is recorded on every API call."""
-    event = AuthEvent(
+    return AuthEvent.objects.create(
         at=clock.now(),
         kind=kind,
         user=user if user is not None and user.is_authenticated else None,
@@ -25,16 +23,6 @@ def auth_event_record(*, kind: str, request=None, user=None, username: str = "")
         method=(getattr(request, "method", None) or "")[:8],
         path=(getattr(request, "path", None) or "")[:300],
     )
-    event.pk = insert_row(
-        AuthEvent,
-        **{
-            f.name: getattr(event, f.attname)
-            for f in AuthEvent._meta.concrete_fields
-            if not f.primary_key
-        },
-    )
-    event._state.adding = False
-    return event
 
 
 def activity_record(*, history_instance, model, kind: str) -> None:

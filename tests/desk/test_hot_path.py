@@ -115,12 +115,12 @@ def test_submit_and_allocate_run_a_fixed_number_of_queries(api, trader, ops, sto
     with CaptureQueriesContext(connection) as allocated:
         resp = desk_ops.post(f"/api/borrow-requests/{pk}/allocate/", {}, format="json")
     assert resp.status_code == 200
-    # submit: user, token use, asset, desk, then the request and its event in one transaction
-    # (a savepoint and its release here, inside the test's transaction).
-    assert len(submitted) <= 8, "\n".join(q["sql"][:70] for q in submitted)
-    # allocate: user, token use, then (transaction) the locked request, treasury figures, the
-    # inventory lock, the committed figures, the allocation, the request and its event.
-    assert len(allocated) <= 11, "\n".join(q["sql"][:70] for q in allocated)
+    # submit: the user and its token use (one statement), asset, desk, then the request and its
+    # event in one transaction (a savepoint and its release here, inside the test's own).
+    assert len(submitted) <= 7, "\n".join(q["sql"][:70] for q in submitted)
+    # allocate: the user and its token use, then (transaction) the locked request, treasury
+    # figures, the inventory lock, the committed figures, the allocation, the request, its event.
+    assert len(allocated) <= 10, "\n".join(q["sql"][:70] for q in allocated)
 
 
 def test_an_inactive_users_token_is_refused(api, trader, submit):
@@ -164,3 +164,36 @@ def test_insert_row_adapts_like_the_orm(submit, trader):
 def test_insert_row_refuses_a_field_the_model_does_not_have(submit):
     with pytest.raises(TypeError, match="nope"):
         insert_row(BorrowRequestEvent, request=submit("1"), kind="x", at=NOW, nope=1)
+
+
+@pytest.mark.parametrize("with_client", [True, False])
+def test_the_locked_read_loads_what_the_orm_loads(submit, client_cp, with_client):
+    from django.db import transaction
+
+    r = submit("2", counterparty=client_cp if with_client else None, tenor_days=9)
+    expected = _fresh(r.pk)
+    with transaction.atomic():
+        locked = desk._locked(r.pk)
+    for f in BorrowRequest._meta.concrete_fields:
+        assert getattr(locked, f.attname) == getattr(expected, f.attname), f.name
+    assert isinstance(locked.priority_detail, dict)
+    for relation in ("asset", "desk", "requested_by", "counterparty"):
+        got, want = getattr(locked, relation), getattr(expected, relation)
+        assert got == want
+        if want is not None:
+            for f in type(want)._meta.concrete_fields:
+                assert getattr(got, f.attname) == getattr(want, f.attname), (relation, f.name)
+    assert not locked._state.adding and locked._state.db == "default"
+
+
+def test_a_code_resolves_whatever_its_case_and_an_unknown_one_is_a_400(api, trader, btc):
+    from financing.api.base import resolve_code
+    from financing.errors import InvalidInput
+    from financing.refdata.models import Asset
+
+    assert resolve_code(Asset, "symbol", " bTc ", "asset") == btc
+    assert resolve_code(Asset, "symbol", None, "asset") is None
+    with pytest.raises(InvalidInput, match="Unknown asset 'NOPE'"):
+        resolve_code(Asset, "symbol", "NOPE", "asset")
+    resp = api(trader).post("/api/borrow-requests/", {**SUBMIT, "asset": "b\x00tc"}, format="json")
+    assert resp.status_code == 400 and not BorrowRequest.objects.exists()
