@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.core.validators import RegexValidator
 from django.db import connection, models
+from django.db.models.fields import NOT_PROVIDED
 
 AMOUNT_DIGITS = 38
 AMOUNT_PLACES = 18
@@ -27,16 +28,29 @@ def code_check(field: str, name: str) -> models.CheckConstraint:
     return models.CheckConstraint(condition=models.Q(**{f"{field}__regex": CODE_REGEX}), name=name)
 
 
+def columns(model: type[models.Model], alias: str) -> str:
+    """The model's concrete columns as `alias."col", ...`, in field order (what Model.from_db and
+    RawQuerySet expect). Hand-written SELECTs list them rather than `*`: a statement prepared
+    on a connection (DB_PREPARED_STATEMENTS) fails once a migration adds a column under `*`."""
+    qn = connection.ops.quote_name
+    return ", ".join(f"{alias}.{qn(f.column)}" for f in model._meta.concrete_fields)
+
+
 def insert_row(model: type[models.Model], **values) -> int:
     """INSERT one row of an append-only model and return its id: every concrete field, given
     (by name or attname; an instance for a foreign key) or else its default, adapted as the
     ORM's save adapts it (get_db_prep_save), without the per-instance machinery. For rows
     written on every API call (token use, request events): no signals are sent, so never use
-    it for a model with history or save hooks."""
-    columns, params = [], []
+    it for a model with history or save hooks (fields set by save() or by a database default
+    are refused)."""
+    names, params = [], []
     for field in model._meta.concrete_fields:
         if field.primary_key:
             continue
+        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+            raise TypeError(f"{model.__name__}.{field.name} is set by save(): use the ORM")
+        if field.db_default is not NOT_PROVIDED:
+            raise TypeError(f"{model.__name__}.{field.name} has a database default: use the ORM")
         if field.name in values:
             value = values.pop(field.name)
         elif field.attname in values:
@@ -45,14 +59,14 @@ def insert_row(model: type[models.Model], **values) -> int:
             value = field.get_default()
         if field.is_relation and isinstance(value, models.Model):
             value = value.pk
-        columns.append(connection.ops.quote_name(field.column))
+        names.append(connection.ops.quote_name(field.column))
         params.append(field.get_db_prep_save(value, connection))
     if values:
         raise TypeError(f"{model.__name__} has no field {', '.join(values)}")
     with connection.cursor() as cur:
         cur.execute(
             f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} "
-            f"({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) RETURNING "
+            f"({', '.join(names)}) VALUES ({', '.join(['%s'] * len(names))}) RETURNING "
             f"{connection.ops.quote_name(model._meta.pk.column)}",
             params,
         )

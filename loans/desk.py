@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 
 from financing.accounts.roles import Role, can
-from financing.db import insert_row
+from financing.db import columns, insert_row
 from financing.errors import Conflict, Forbidden, InvalidInput, NotFound
 from financing.refdata.models import Asset, Counterparty, Desk
 from loans.desk_models import (
@@ -141,11 +141,10 @@ def _locked_sql() -> tuple[str, list[tuple[str | None, type, list]]]:
         (relation, alias, BorrowRequest._meta.get_field(relation).related_model)
         for alias, relation, _join in _LOCKED_WITH
     ]
-    columns, layout = [], []
+    selected, layout = [], []
     for relation, alias, model in parts:
-        fields = list(model._meta.concrete_fields)
-        columns += [f"{alias}.{qn(f.column)}" for f in fields]
-        layout.append((relation, model, fields))
+        selected.append(columns(model, alias))
+        layout.append((relation, model, list(model._meta.concrete_fields)))
     joins = []
     for alias, relation, join in _LOCKED_WITH:
         fk = BorrowRequest._meta.get_field(relation)
@@ -155,7 +154,7 @@ def _locked_sql() -> tuple[str, list[tuple[str | None, type, list]]]:
             f"ON {alias}.{qn(target.pk.column)} = r.{qn(fk.column)}"
         )
     sql = (
-        f"SELECT {', '.join(columns)} FROM {qn(BorrowRequest._meta.db_table)} r "
+        f"SELECT {', '.join(selected)} FROM {qn(BorrowRequest._meta.db_table)} r "
         f"{' '.join(joins)} "
         "WHERE r.id = %s FOR UPDATE OF r"
     )
@@ -425,8 +424,8 @@ def borrow_request_allocate(
     so concurrent allocations queue and never over-allocate. 409 when nothing is available.
 
     Lock order: the request, then its asset's inventory (nothing takes them the other way
-    round). The request's own checks and the treasury balances are read before the inventory
-    lock, so allocators of one asset hold it only for the committed figures and the writes."""
+    round). The request's own checks run before the inventory lock, so allocators of one asset
+    hold it only for the inventory figures and the writes."""
     from treasury.selectors import lendable_by_asset
 
     if not can(actor, "borrow.work"):
@@ -449,10 +448,10 @@ def borrow_request_allocate(
                     field="quantity",
                 )
             wanted = quantity
-        # Balances and buffers are treasury's figures, not the desk's: no need to hold the
-        # inventory lock while they are read.
-        held = lendable_by_asset(asset_ids=[asset_id]).get(asset_id, {})
+        # Every figure is read once the lock is held, so a balance that changed while this
+        # allocation queued is seen.
         _lock_inventory(asset_id, now=now)
+        held = lendable_by_asset(asset_ids=[asset_id]).get(asset_id, {})
         available = _figures(held, *_committed([asset_id])[asset_id])["available"]
         step = Decimal(1).scaleb(-request.asset.decimals)
         take = min(wanted, available).quantize(step, rounding="ROUND_DOWN")

@@ -26,11 +26,12 @@ from loans.desk_models import BorrowRequest, RequestStatus, Urgency
 _PRIORITY = serializers.DecimalField(max_digits=6, decimal_places=2, coerce_to_string=True)
 
 
+# The declared fields document a request's shape (OpenAPI); to_representation writes the same
+# dict directly, because this answers every submit and allocate and DRF's per-response copy of
+# 27 field objects cost more than the rest of the answer (desk_bench.py). A test holds the two
+# to the same output.
 class BorrowRequestSerializer(serializers.Serializer):
-    """A request as the API shows it. The declared fields document its shape (OpenAPI);
-    `to_representation` writes the same dict directly, because this answers every submit and
-    allocate and DRF's per-response copy of 27 field objects cost more than the rest of the
-    serialization (desk_bench.py). A test holds the two to the same output."""
+    """A borrow request: its terms, status, priority, SLA clock and what was allocated."""
 
     id = serializers.IntegerField(read_only=True)
     desk = serializers.CharField(source="desk.code")
@@ -43,7 +44,7 @@ class BorrowRequestSerializer(serializers.Serializer):
     urgency = serializers.ChoiceField(choices=Urgency.choices)
     expected_revenue_usd = AmountField()
     purpose = serializers.CharField()
-    counterparty = serializers.CharField(source="counterparty.code", default=None)
+    counterparty = serializers.CharField(source="counterparty.code", default=None, allow_null=True)
     status = serializers.ChoiceField(choices=RequestStatus.choices)
     priority = serializers.DecimalField(max_digits=6, decimal_places=2, coerce_to_string=True)
     priority_detail = serializers.JSONField()

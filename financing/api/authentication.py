@@ -9,6 +9,7 @@ from rest_framework.authtoken.models import Token
 from financing import clock
 from financing.audit.models import AuthEvent
 from financing.audit.services import client_ip
+from financing.db import columns
 
 
 class RecordingTokenAuthentication(TokenAuthentication):
@@ -29,7 +30,7 @@ class RecordingTokenAuthentication(TokenAuthentication):
         request = self._request
         event = AuthEvent._meta
         sql = (
-            f"WITH u AS (SELECT u.* FROM {users.model._meta.db_table} u "
+            f"WITH u AS (SELECT {columns(users.model, 'u')} FROM {users.model._meta.db_table} u "
             f"JOIN {Token._meta.db_table} t ON t.user_id = u.id WHERE t.key = %s), "
             f"used AS (INSERT INTO {event.db_table} "
             "(at, kind, user_id, username, ip_address, user_agent, method, path) "
@@ -50,4 +51,5 @@ class RecordingTokenAuthentication(TokenAuthentication):
             raise exceptions.AuthenticationFailed(_("Invalid token."))
         if not user.is_active:
             raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
-        return user, key
+        # request.auth is the Token, as DRF's own TokenAuthentication gives it (not re-read).
+        return user, Token(key=key, user=user)

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from financing import clock
 from financing.accounts.roles import can
 from financing.api.models import IdempotencyKey
+from financing.db import columns
 from financing.errors import Conflict, InvalidInput
 
 
@@ -163,8 +164,8 @@ def resolve_code(model, field: str, value, name: str):
     found = next(
         iter(
             model._default_manager.raw(
-                f"SELECT * FROM {qn(model._meta.db_table)} "
-                f"WHERE UPPER({qn(model._meta.get_field(field).column)}::text) = UPPER(%s)",
+                f"SELECT {columns(model, 'm')} FROM {qn(model._meta.db_table)} m "
+                f"WHERE UPPER(m.{qn(model._meta.get_field(field).column)}::text) = UPPER(%s)",
                 [str(value).strip()],
             )
         ),

@@ -118,8 +118,8 @@ def test_submit_and_allocate_run_a_fixed_number_of_queries(api, trader, ops, sto
     # submit: the user and its token use (one statement), asset, desk, then the request and its
     # event in one transaction (a savepoint and its release here, inside the test's own).
     assert len(submitted) <= 7, "\n".join(q["sql"][:70] for q in submitted)
-    # allocate: the user and its token use, then (transaction) the locked request, treasury
-    # figures, the inventory lock, the committed figures, the allocation, the request, its event.
+    # allocate: the user and its token use, then (transaction) the locked request, the inventory
+    # lock, treasury's figures, the committed figures, the allocation, the request, its event.
     assert len(allocated) <= 10, "\n".join(q["sql"][:70] for q in allocated)
 
 
@@ -197,3 +197,56 @@ def test_a_code_resolves_whatever_its_case_and_an_unknown_one_is_a_400(api, trad
         resolve_code(Asset, "symbol", "NOPE", "asset")
     resp = api(trader).post("/api/borrow-requests/", {**SUBMIT, "asset": "b\x00tc"}, format="json")
     assert resp.status_code == 400 and not BorrowRequest.objects.exists()
+
+
+def test_insert_row_refuses_a_model_whose_save_sets_fields(trader):
+    from rest_framework.authtoken.models import Token
+
+    with pytest.raises(TypeError, match="created is set by save"):
+        insert_row(Token, key="k" * 40, user=trader)
+
+
+def test_request_auth_is_the_token(trader):
+    from rest_framework.authtoken.models import Token
+    from rest_framework.request import Request
+    from rest_framework.test import APIRequestFactory
+
+    from financing.api.authentication import RecordingTokenAuthentication
+
+    token = Token.objects.create(user=trader)
+    raw = APIRequestFactory().get("/api/me/", HTTP_AUTHORIZATION=f"Token {token.key}")
+    user, auth = RecordingTokenAuthentication().authenticate(Request(raw))
+    assert user == trader and isinstance(auth, Token)
+    assert (auth.key, auth.user) == (token.key, trader)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_prepared_statements_survive_a_migration_adding_columns(api, trader, stock):
+    """The hand-written statements list their columns: once prepared on a connection, they
+    keep working when another process adds a column (a `SELECT *` would fail with "cached plan
+    must not change result type" until the connection is replaced)."""
+    import psycopg
+
+    stock("100")
+    client = api(trader)
+    for _ in range(3):  # prepared from the second run on
+        assert client.post("/api/borrow-requests/", SUBMIT, format="json").status_code == 201
+    settings = connection.settings_dict
+    other = psycopg.connect(
+        dbname=settings["NAME"],
+        user=settings["USER"],
+        host=settings["HOST"],
+        port=settings["PORT"] or None,
+        password=settings["PASSWORD"] or None,
+        autocommit=True,
+    )
+    tables = ("accounts_user", "refdata_asset")
+    try:
+        for table in tables:
+            other.execute(f"ALTER TABLE {table} ADD COLUMN added_by_a_migration integer")
+        assert client.post("/api/borrow-requests/", SUBMIT, format="json").status_code == 201
+        assert client.get("/api/borrow-requests/").status_code == 200
+    finally:
+        for table in tables:
+            other.execute(f"ALTER TABLE {table} DROP COLUMN IF EXISTS added_by_a_migration")
+        other.close()
