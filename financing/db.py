@@ -71,3 +71,30 @@ def insert_row(model: type[models.Model], **values) -> int:
             params,
         )
         return cur.fetchone()[0]
+
+
+def insert_instance(obj: models.Model) -> models.Model:
+    """Save a new instance of an append-only model with one INSERT (insert_row, same limits):
+    its pk is set and it is marked saved, as create() leaves it."""
+    obj.pk = insert_row(
+        type(obj),
+        **{
+            f.attname: getattr(obj, f.attname)
+            for f in obj._meta.concrete_fields
+            if not f.primary_key
+        },
+    )
+    obj._state.adding = False
+    obj._state.db = connection.alias
+    return obj
+
+
+def get_by_pk(model: type[models.Model], pk):
+    """One row by primary key, written out (no ORM compilation), or None."""
+    qn = connection.ops.quote_name
+    rows = model._default_manager.raw(
+        f"SELECT {columns(model, 'm')} FROM {qn(model._meta.db_table)} m "
+        f"WHERE m.{qn(model._meta.pk.column)} = %s",
+        [pk],
+    )
+    return next(iter(rows), None)

@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 
 from financing.accounts.roles import Role, can
-from financing.db import columns, insert_row
+from financing.db import columns, get_by_pk, insert_instance, insert_row
 from financing.errors import Conflict, Forbidden, InvalidInput, NotFound
 from financing.refdata.models import Asset, Counterparty, Desk
 from loans.desk_models import (
@@ -251,7 +251,7 @@ def borrow_request_submit(
         raise InvalidInput("Say what the asset is for.", field="purpose")
     if len(purpose) > 500:
         raise InvalidInput("At most 500 characters.", field="purpose")
-    desk = Desk.objects.get(pk=actor.desk_id)
+    desk = get_by_pk(Desk, actor.desk_id)
     score, detail = priority_score(
         urgency=urgency,
         expected_revenue_usd=expected_revenue_usd,
@@ -260,24 +260,28 @@ def borrow_request_submit(
         now=now,
     )
     with transaction.atomic():
-        request = BorrowRequest.objects.create(
-            desk=desk,
-            requested_by=actor,
-            asset=asset,
-            quantity=quantity,
-            max_rate=max_rate,
-            tenor_days=tenor_days,
-            needed_by=needed_by,
-            urgency=urgency,
-            expected_revenue_usd=expected_revenue_usd,
-            purpose=purpose,
-            counterparty=counterparty,
-            status=RequestStatus.SUBMITTED,
-            priority=score,
-            priority_detail=detail,
-            sla_due_at=now + timedelta(minutes=settings.BORROW_SLA_MINUTES),
-            created_at=now,
-            updated_at=now,
+        # One INSERT (financing.db): a request has no history or save hooks; its timeline is
+        # its events.
+        request = insert_instance(
+            BorrowRequest(
+                desk=desk,
+                requested_by=actor,
+                asset=asset,
+                quantity=quantity,
+                max_rate=max_rate,
+                tenor_days=tenor_days,
+                needed_by=needed_by,
+                urgency=urgency,
+                expected_revenue_usd=expected_revenue_usd,
+                purpose=purpose,
+                counterparty=counterparty,
+                status=RequestStatus.SUBMITTED,
+                priority=score,
+                priority_detail=detail,
+                sla_due_at=now + timedelta(minutes=settings.BORROW_SLA_MINUTES),
+                created_at=now,
+                updated_at=now,
+            )
         )
         _event(
             request,
@@ -459,8 +463,10 @@ def borrow_request_allocate(
             raise Conflict(
                 f"No {request.asset.symbol} is available to allocate (available {available})."
             )
-        Allocation.objects.create(
-            request=request, asset_id=asset_id, quantity=take, created_by=actor, created_at=now
+        insert_instance(
+            Allocation(
+                request=request, asset_id=asset_id, quantity=take, created_by=actor, created_at=now
+            )
         )
         allocated = request.allocated_quantity + take
         to = (

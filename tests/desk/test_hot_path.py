@@ -250,3 +250,23 @@ def test_prepared_statements_survive_a_migration_adding_columns(api, trader, sto
         for table in tables:
             other.execute(f"ALTER TABLE {table} DROP COLUMN IF EXISTS added_by_a_migration")
         other.close()
+
+
+def test_insert_instance_and_get_by_pk_match_the_orm(submit, trader, btc, desk_a):
+    from financing.db import get_by_pk, insert_instance
+
+    r = submit("1")
+    saved = insert_instance(
+        Allocation(request=r, asset=btc, quantity=D("0.5"), created_by=trader, created_at=NOW)
+    )
+    assert saved.pk and not saved._state.adding
+    fresh = Allocation.objects.get(pk=saved.pk)
+    assert (fresh.request, fresh.quantity, fresh.status, fresh.loan_id) == (
+        r,
+        D("0.5"),
+        "active",
+        None,
+    )
+    desk = get_by_pk(type(desk_a), desk_a.pk)
+    assert (desk.code, desk.risk_profile) == (desk_a.code, desk_a.risk_profile)
+    assert get_by_pk(type(desk_a), 987654321) is None
