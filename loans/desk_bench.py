@@ -14,6 +14,7 @@ import contextlib
 import gc
 import http.client
 import json
+import math
 import os
 import random
 import secrets
@@ -270,7 +271,7 @@ def run(*, scale: int, out) -> list[Figure]:
         server.wait(timeout=30)
     expected = 2 * CLIENTS * ROUNDS  # every submit answered 201 and was allocated
     latencies.sort()
-    p99 = latencies[max(int(len(latencies) * 0.99) - 1, 0)] if latencies else float("inf")
+    p99 = latencies[max(int(len(latencies) * 0.99) - 1, 0)] if latencies else math.inf
     allocated = sum(
         (a.quantity for a in Allocation.objects.filter(asset=asset).exclude(status="released")),
         Decimal(0),

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import functools
+
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions
@@ -10,6 +12,21 @@ from financing import clock
 from financing.audit.models import AuthEvent
 from financing.audit.services import client_ip
 from financing.db import columns
+
+
+@functools.cache
+def _token_sql() -> tuple[str, dict[str, int]]:
+    """The statement (written once) and the AuthEvent column lengths it cuts values to."""
+    users, event = get_user_model()._meta, AuthEvent._meta
+    sql = (
+        f"WITH u AS (SELECT {columns(users.model, 'u')} FROM {users.db_table} u "
+        f"JOIN {Token._meta.db_table} t ON t.user_id = u.id WHERE t.key = %s), "
+        f"used AS (INSERT INTO {event.db_table} "
+        "(at, kind, user_id, username, ip_address, user_agent, method, path) "
+        "SELECT %s, %s, u.id, u.username, %s, %s, %s, %s FROM u WHERE u.is_active) "
+        "SELECT * FROM u"
+    )
+    return sql, {f: event.get_field(f).max_length for f in ("user_agent", "method", "path")}
 
 
 class RecordingTokenAuthentication(TokenAuthentication):
@@ -28,23 +45,15 @@ class RecordingTokenAuthentication(TokenAuthentication):
     def authenticate_credentials(self, key):
         users = get_user_model()._default_manager
         request = self._request
-        event = AuthEvent._meta
-        sql = (
-            f"WITH u AS (SELECT {columns(users.model, 'u')} FROM {users.model._meta.db_table} u "
-            f"JOIN {Token._meta.db_table} t ON t.user_id = u.id WHERE t.key = %s), "
-            f"used AS (INSERT INTO {event.db_table} "
-            "(at, kind, user_id, username, ip_address, user_agent, method, path) "
-            "SELECT %s, %s, u.id, u.username, %s, %s, %s, %s FROM u WHERE u.is_active) "
-            "SELECT * FROM u"
-        )
+        sql, cut = _token_sql()
         params = [
             key,
             clock.now(),
             AuthEvent.Kind.TOKEN_USED,
             client_ip(request),
-            request.META.get("HTTP_USER_AGENT", "")[: event.get_field("user_agent").max_length],
-            (request.method or "")[: event.get_field("method").max_length],
-            request.path[: event.get_field("path").max_length],
+            request.META.get("HTTP_USER_AGENT", "")[: cut["user_agent"]],
+            (request.method or "")[: cut["method"]],
+            request.path[: cut["path"]],
         ]
         user = next(iter(users.raw(sql, params)), None)
         if user is None:
