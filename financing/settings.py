@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "compliance",
     "treasury",
     "loans",
+    "loans.desk",
     "collateral",
     "reconciliation",
 ]

@@ -11,6 +11,7 @@ urlpatterns = [
     # as settings lists them in INSTALLED_APPS).
     path("api/", include(("treasury.api_urls", "treasury_api"))),
     path("api/", include(("loans.api_urls", "loans_api"))),
+    path("api/", include(("loans.desk.api_urls", "desk_api"))),
     path("api/", include(("collateral.api_urls", "collateral_api"))),
     path("api/", include(("financing.alerts.api_urls", "alerts_api"))),
     path("api/", include(("financing.api.urls", "api"))),
@@ -20,6 +21,7 @@ urlpatterns = [
     path("audit/", include("financing.audit.urls")),
     path("jobs/", include("financing.jobs.urls")),
     path("treasury/", include("treasury.urls")),
+    path("loans/desk/", include("loans.desk.urls")),
     path("loans/", include("loans.urls")),
     path("risk/", include("collateral.urls")),
     path("alerts/", include("financing.alerts.urls")),

@@ -14,8 +14,6 @@ class LoansConfig(AppConfig):
             demo,
             desk_bench,
             desk_demo,
-            desk_jobs,
-            desk_ui,
             jobs,
             ui,
         )

@@ -181,8 +181,8 @@ def _settle() -> None:
 
 
 def run(*, scale: int, out) -> list[Figure]:
-    from loans.desk import inventory
-    from loans.desk_models import Allocation
+    from loans.desk.models import Allocation
+    from loans.desk.selectors import inventory
 
     asset, ops_token, traders = _setup()
     _settle()

@@ -18,8 +18,8 @@ HISTORY = [("BTC", 12, 2), ("ETH", 180, 1), ("USDC", 900000, 0), ("SOL", 4000, 0
 def seed_desk(*, now=None) -> str:
     from financing.accounts.models import User
     from financing.refdata.models import Asset, Counterparty
-    from loans import desk
-    from loans.desk_models import BorrowRequest
+    from loans.desk import services as desk
+    from loans.desk.models import BorrowRequest
 
     if BorrowRequest.objects.exists():
         return "borrow requests already seeded"

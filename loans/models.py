@@ -447,14 +447,3 @@ class InterestSettlement(models.Model):
 
     class Meta:
         ordering = ["date", "id"]
-
-
-# The borrow desk's models live beside the loan book (they book loans through its services).
-from loans.desk_models import (  # noqa: E402, F401
-    Allocation,
-    AssetInventory,
-    BorrowRequest,
-    BorrowRequestEvent,
-    RequestStatus,
-    Urgency,
-)

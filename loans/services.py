@@ -484,10 +484,10 @@ def loan_book_refused(
         data={"approval": approval.pk},
         end_date=loan.start_date,
     )
-    # A loan booked from a borrow request: the request is refused with it, its inventory freed.
-    from loans.desk import borrow_request_loan_refused
+    # Apps above the loan book that booked it (the borrow desk) hear of it (loans/hooks.py).
+    from loans import hooks
 
-    borrow_request_loan_refused(loan=loan, actor=actor, now=now, why=f"booking {word}")
+    hooks.loan_refused(loan=loan, actor=actor, now=now, why=f"booking {word}")
     return loan
 
 

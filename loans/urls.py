@@ -1,4 +1,4 @@
-from django.urls import include, path
+from django.urls import path
 
 from loans import views
 
@@ -7,7 +7,6 @@ urlpatterns = [
     path("", views.LoanBookView.as_view(), name="book"),
     path("new/", views.LoanBookFormView.as_view(), name="new"),
     path("accrual-runs/", views.AccrualRunsView.as_view(), name="accrual-runs"),
-    path("desk/", include("loans.desk_urls")),
     path("<int:pk>/", views.LoanDetailView.as_view(), name="detail"),
     path("<int:pk>/<slug:action>/", views.LoanActionView.as_view(), name="action"),
 ]

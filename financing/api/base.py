@@ -13,7 +13,6 @@ from rest_framework.response import Response
 from financing import clock
 from financing.accounts.roles import can
 from financing.api.models import IdempotencyKey
-from financing.db import columns
 from financing.errors import Conflict, InvalidInput
 
 
@@ -156,21 +155,10 @@ def accepted(approval) -> Response:
 
 def resolve_code(model, field: str, value, name: str):
     """The record a code or symbol names (case-insensitive), None for no value, or a 400 naming
-    the field: how every endpoint turns `"asset": "BTC"` into an Asset. Written out (what
-    `{field}__iexact` compiles to): every submit and booking resolves one or two."""
+    the field: how every endpoint turns `"asset": "BTC"` into an Asset."""
     if value in (None, ""):
         return None
-    qn = connection.ops.quote_name
-    found = next(
-        iter(
-            model._default_manager.raw(
-                f"SELECT {columns(model, 'm')} FROM {qn(model._meta.db_table)} m "
-                f"WHERE UPPER(m.{qn(model._meta.get_field(field).column)}::text) = UPPER(%s)",
-                [str(value).strip()],
-            )
-        ),
-        None,
-    )
+    found = model._default_manager.filter(**{f"{field}__iexact": str(value).strip()}).first()
     if found is None:
         raise InvalidInput(f"Unknown {name} {str(value)[:40]!r}.", field=name)
     return found

@@ -212,10 +212,24 @@ def approval_cancel(*, approval_id: int, user, now: datetime, reason: str = "") 
         if user.pk != request.maker_id:
             raise Forbidden("Only the maker can withdraw an approval request.")
         _check_pending(request)
-        request.status = Status.CANCELLED
-        request.decided_at = now
-        action = registry.get(request.action)
-        if action.on_cancel:
-            request.result = action.on_cancel(request=request, checker=user, now=now) or {}
-        save_stamped(request, actor=user, reason=reason or "withdrawn by maker")
-        return request
+        return _withdraw(request, actor=user, now=now, reason=reason or "withdrawn by maker")
+
+
+def approval_withdraw(*, approval_id: int, actor, now: datetime, reason: str) -> ApprovalRequest:
+    """Withdraw a pending request because the change it belongs with was refused (the external
+    borrow loan of a borrow request whose lend loan was rejected): a consequence of `actor`'s
+    decision, not a maker's choice, so no maker check; the reason names the cause."""
+    with transaction.atomic():
+        request = _locked(approval_id)
+        _check_pending(request)
+        return _withdraw(request, actor=actor, now=now, reason=reason)
+
+
+def _withdraw(request: ApprovalRequest, *, actor, now: datetime, reason: str) -> ApprovalRequest:
+    request.status = Status.CANCELLED
+    request.decided_at = now
+    action = registry.get(request.action)
+    if action.on_cancel:
+        request.result = action.on_cancel(request=request, checker=actor, now=now) or {}
+    save_stamped(request, actor=actor, reason=reason)
+    return request

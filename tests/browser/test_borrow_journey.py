@@ -9,9 +9,9 @@ from decimal import Decimal
 
 import pytest
 
-import loans.desk_ui  # noqa: F401  (the navigation, as LoansConfig.ready() registers it)
+import loans.desk.ui  # noqa: F401  (the navigation, as DeskConfig.ready() registers it)
 from financing import clock
-from loans.desk_models import BorrowRequest
+from loans.desk.models import BorrowRequest
 from loans.models import Loan
 from tests.browser.conftest import login, shot
 from tests.factories import (

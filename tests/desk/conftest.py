@@ -89,7 +89,7 @@ def stock(db, btc, ops):
 
 @pytest.fixture
 def submit(trader, btc):
-    from loans import desk
+    from loans.desk import services
 
     def make(quantity="10", user=None, **kw):
         values = {
@@ -102,6 +102,6 @@ def submit(trader, btc):
             "purpose": "short a basis trade",
         }
         values.update(kw)
-        return desk.borrow_request_submit(actor=user or trader, now=NOW, **values)
+        return services.borrow_request_submit(actor=user or trader, now=NOW, **values)
 
     return make

@@ -11,8 +11,8 @@ import pytest
 from django.db import connection
 
 from financing.errors import Conflict, Forbidden, InvalidInput
-from loans import desk
-from loans.desk_models import Allocation, BorrowRequest
+from loans.desk import selectors, services
+from loans.desk.models import Allocation, BorrowRequest
 from loans.models import Loan
 from tests.desk.conftest import NOW
 
@@ -54,13 +54,13 @@ def test_only_trading_users_submit_and_bad_input_writes_nothing(submit, ops):
 
 def test_allocation_full_partial_and_none(submit, stock, ops, btc):
     stock("25", buffer="5")  # 20 available
-    a = desk.borrow_request_allocate(actor=ops, request=submit("12"), now=NOW)
+    a = services.borrow_request_allocate(actor=ops, request=submit("12"), now=NOW)
     assert (a.status, a.allocated_quantity) == ("allocated", D("12"))
-    b = desk.borrow_request_allocate(actor=ops, request=submit("10"), now=NOW)
+    b = services.borrow_request_allocate(actor=ops, request=submit("10"), now=NOW)
     assert (b.status, b.allocated_quantity) == ("partially_allocated", D("8"))
     with pytest.raises(Conflict, match="No BTC is available"):
-        desk.borrow_request_allocate(actor=ops, request=submit("1"), now=NOW)
-    inv = desk.inventory([btc.pk])[btc.pk]
+        services.borrow_request_allocate(actor=ops, request=submit("1"), now=NOW)
+    inv = selectors.inventory([btc.pk])[btc.pk]
     assert inv == {
         "lendable": D("25"),
         "buffer": D("5"),
@@ -81,7 +81,7 @@ def test_concurrent_allocations_never_over_allocate(submit, stock, ops, btc):
     def run(r):
         try:
             barrier.wait(timeout=10)
-            desk.borrow_request_allocate(actor=ops, request=r, now=NOW)
+            services.borrow_request_allocate(actor=ops, request=r, now=NOW)
         except Conflict:
             pass
         except BaseException as exc:
@@ -97,14 +97,14 @@ def test_concurrent_allocations_never_over_allocate(submit, stock, ops, btc):
     assert not errors, errors
     total = sum(a.quantity for a in Allocation.objects.all())
     assert total == D("50")
-    assert desk.inventory([btc.pk])[btc.pk]["available"] == 0
+    assert selectors.inventory([btc.pk])[btc.pk]["available"] == 0
 
 
 def test_booking_creates_the_loan_with_the_right_terms(submit, stock, ops, client_cp, btc):
     stock("100")
     r = submit("10", tenor_days=30, counterparty=client_cp)
-    desk.borrow_request_allocate(actor=ops, request=r, now=NOW)
-    r = desk.borrow_request_book(actor=ops, request=r, now=NOW, rate=D("0.06"))
+    services.borrow_request_allocate(actor=ops, request=r, now=NOW)
+    r = services.borrow_request_book(actor=ops, request=r, now=NOW, rate=D("0.06"))
     loan = Loan.objects.get(pk=r.loan_id)
     assert (loan.status, loan.direction, loan.principal, loan.rate) == (
         "pending_approval",
@@ -116,7 +116,7 @@ def test_booking_creates_the_loan_with_the_right_terms(submit, stock, ops, clien
     assert loan.maturity_date == NOW.date() + timedelta(days=30)
     assert r.status == "booked"
     # Still counted as allocated until the loan is approved, then as on loan.
-    assert desk.inventory([btc.pk])[btc.pk]["allocated"] == D("10")
+    assert selectors.inventory([btc.pk])[btc.pk]["allocated"] == D("10")
 
 
 def test_the_remainder_is_sourced_from_an_external_lender(submit, stock, ops, client_cp, btc):
@@ -125,8 +125,8 @@ def test_the_remainder_is_sourced_from_an_external_lender(submit, stock, ops, cl
     lender = CounterpartyFactory(code="LENDER1")
     stock("4")
     r = submit("10", counterparty=client_cp)
-    desk.borrow_request_allocate(actor=ops, request=r, now=NOW)
-    r = desk.borrow_request_book(
+    services.borrow_request_allocate(actor=ops, request=r, now=NOW)
+    r = services.borrow_request_book(
         actor=ops, request=r, now=NOW, external_lender=lender, external_rate=D("0.05")
     )
     ext = Loan.objects.get(pk=r.external_loan_id)
@@ -140,9 +140,9 @@ def test_kyc_gate_applies_when_booking(submit, stock, ops, btc):
     stale = CounterpartyFactory(code="STALE1", kyc_status="expired")
     stock("100")
     r = submit("10", counterparty=stale)
-    desk.borrow_request_allocate(actor=ops, request=r, now=NOW)
+    services.borrow_request_allocate(actor=ops, request=r, now=NOW)
     with pytest.raises(InvalidInput):
-        desk.borrow_request_book(actor=ops, request=r, now=NOW)
+        services.borrow_request_book(actor=ops, request=r, now=NOW)
     r.refresh_from_db()
     assert r.status == "allocated" and not Loan.objects.exists()
 
@@ -150,21 +150,21 @@ def test_kyc_gate_applies_when_booking(submit, stock, ops, btc):
 def test_expiry_releases_the_allocation(submit, stock, ops, btc):
     stock("10")
     r = submit("10", needed_by=NOW + timedelta(hours=1))
-    desk.borrow_request_allocate(actor=ops, request=r, now=NOW)
-    assert desk.borrow_requests_expire(now=NOW + timedelta(minutes=59)) == 0
-    assert desk.borrow_requests_expire(now=NOW + timedelta(hours=1)) == 1
+    services.borrow_request_allocate(actor=ops, request=r, now=NOW)
+    assert services.borrow_requests_expire(now=NOW + timedelta(minutes=59)) == 0
+    assert services.borrow_requests_expire(now=NOW + timedelta(hours=1)) == 1
     r.refresh_from_db()
     assert (r.status, r.allocated_quantity) == ("expired", 0)
-    assert desk.inventory([btc.pk])[btc.pk]["available"] == D("10")
+    assert selectors.inventory([btc.pk])[btc.pk]["available"] == D("10")
 
 
 def test_cancel_own_desk_only_and_reject_needs_a_reason(submit, trader_b, ops):
     r = submit("1")
     with pytest.raises(Forbidden):
-        desk.borrow_request_cancel(actor=trader_b, request=r, now=NOW)
+        services.borrow_request_cancel(actor=trader_b, request=r, now=NOW)
     with pytest.raises(InvalidInput):
-        desk.borrow_request_reject(actor=ops, request=r, now=NOW, reason=" ")
-    r = desk.borrow_request_reject(actor=ops, request=r, now=NOW, reason="no inventory soon")
+        services.borrow_request_reject(actor=ops, request=r, now=NOW, reason=" ")
+    r = services.borrow_request_reject(actor=ops, request=r, now=NOW, reason="no inventory soon")
     assert r.status == "rejected" and r.first_response_at == NOW
 
 
@@ -247,10 +247,10 @@ def test_sla_breach_raises_one_alert_per_late_request(submit, ops):
 
     late = submit("1")
     answered = submit("2")
-    desk.borrow_request_reject(actor=ops, request=answered, now=NOW, reason="not today")
-    assert desk.borrow_requests_sla_check(now=NOW + timedelta(minutes=14)) == 0
-    assert desk.borrow_requests_sla_check(now=NOW + timedelta(minutes=15)) == 1
-    assert desk.borrow_requests_sla_check(now=NOW + timedelta(minutes=16)) == 1
+    services.borrow_request_reject(actor=ops, request=answered, now=NOW, reason="not today")
+    assert services.borrow_requests_sla_check(now=NOW + timedelta(minutes=14)) == 0
+    assert services.borrow_requests_sla_check(now=NOW + timedelta(minutes=15)) == 1
+    assert services.borrow_requests_sla_check(now=NOW + timedelta(minutes=16)) == 1
     alert = Alert.objects.get(kind="borrow_sla_breach")
     assert alert.dedupe_key == f"borrow_sla:{late.pk}" and alert.occurrences == 2
 
@@ -270,12 +270,60 @@ def test_a_refused_loan_rejects_the_request_and_frees_its_inventory(
 
     stock("20")
     r = submit("10", counterparty=client_cp)
-    desk.borrow_request_allocate(actor=ops, request=r, now=NOW)
-    r = desk.borrow_request_book(actor=ops, request=r, now=NOW)
-    assert desk.inventory([btc.pk])[btc.pk]["available"] == D("10")
+    services.borrow_request_allocate(actor=ops, request=r, now=NOW)
+    r = services.borrow_request_book(actor=ops, request=r, now=NOW)
+    assert selectors.inventory([btc.pk])[btc.pk]["available"] == D("10")
     loan = Loan.objects.get(pk=r.loan_id)
     approval_reject(approval_id=loan.approval_id, checker=risk, now=NOW, reason="rate too low")
     r.refresh_from_db()
     assert r.status == "rejected" and r.allocated_quantity == 0
     assert "rejected" in r.decision_reason
-    assert desk.inventory([btc.pk])[btc.pk]["available"] == D("20")
+    assert selectors.inventory([btc.pk])[btc.pk]["available"] == D("20")
+
+
+def test_refusing_the_lend_loan_withdraws_the_external_loan_booked_beside_it(
+    submit, stock, ops, risk, client_cp, btc
+):
+    """Booked as both loans or neither: the lend loan refused, the external borrow loan still
+    waiting for approval is withdrawn with it and the sourced quantity released."""
+    from financing.approvals.models import ApprovalRequest
+    from financing.approvals.services import approval_reject
+    from tests.factories import CounterpartyFactory
+
+    lender = CounterpartyFactory(code="LENDER1")
+    stock("4")
+    r = submit("10", counterparty=client_cp)
+    services.borrow_request_allocate(actor=ops, request=r, now=NOW)
+    r = services.borrow_request_book(
+        actor=ops, request=r, now=NOW, external_lender=lender, external_rate=D("0.05")
+    )
+    lend, ext = Loan.objects.get(pk=r.loan_id), Loan.objects.get(pk=r.external_loan_id)
+    approval_reject(approval_id=lend.approval_id, checker=risk, now=NOW, reason="rate too low")
+
+    ext.refresh_from_db()
+    r.refresh_from_db()
+    assert ext.status == "rejected"
+    assert ApprovalRequest.objects.get(pk=ext.approval_id).status == "cancelled"
+    assert r.status == "rejected"
+    assert (r.allocated_quantity, r.sourced_quantity) == (0, 0)
+    kinds = list(r.events.values_list("kind", flat=True))
+    assert kinds[-2:] == ["external_loan_refused", "loan_refused"]
+    assert selectors.inventory([btc.pk])[btc.pk]["available"] == D("4")
+
+
+def test_an_sla_alert_resolves_once_the_request_has_its_first_response(submit, ops, stock):
+    from financing.alerts.models import Alert
+
+    stock("100")
+    late = submit("1")
+    gone = submit("2")
+    assert services.borrow_requests_sla_check(now=NOW + timedelta(minutes=15)) == 2
+    services.borrow_request_allocate(actor=ops, request=late, now=NOW + timedelta(minutes=16))
+    services.borrow_request_cancel(
+        actor=gone.requested_by, request=gone, now=NOW + timedelta(minutes=16)
+    )
+    assert services.borrow_requests_sla_check(now=NOW + timedelta(minutes=17)) == 0
+    assert services.borrow_requests_sla_check(now=NOW + timedelta(minutes=18)) == 0
+    for r in (late, gone):
+        alert = Alert.objects.get(dedupe_key=f"borrow_sla:{r.pk}")
+        assert alert.status == "resolved" and alert.occurrences == 1

@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from loans.desk_forecast import demand_forecast
-from loans.desk_models import BorrowRequest
+from loans.desk.forecast import demand_forecast
+from loans.desk.models import BorrowRequest
 from tests.desk.conftest import NOW
 
 D = Decimal

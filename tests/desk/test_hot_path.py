@@ -1,10 +1,9 @@
 """The submit and allocate path every desk client hits (quality.md's concurrency bench): the
-hand-written answer matches the declared serializer, the answer is what a later read shows,
-404s for ids that cannot exist, bounded queries, and the one-INSERT helpers it relies on."""
+answer is what a later read shows, 404s for ids that cannot exist, bounded queries, the locked
+read, token use and prepared statements."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -13,10 +12,9 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework import serializers
 
 from financing.audit.models import AuthEvent
-from financing.db import insert_row
-from loans import desk
-from loans.desk_api import BorrowRequestSerializer
-from loans.desk_models import Allocation, BorrowRequest, BorrowRequestEvent
+from loans.desk import services
+from loans.desk.api import BorrowRequestSerializer
+from loans.desk.models import Allocation, BorrowRequest
 from tests.desk.conftest import NOW
 
 D = Decimal
@@ -53,22 +51,6 @@ def _fresh(pk: int) -> BorrowRequest:
     return BorrowRequest.objects.select_related(
         "desk", "asset", "counterparty", "requested_by"
     ).get(pk=pk)
-
-
-def test_the_hand_written_answer_is_the_declared_serializers(submit, stock, ops, client_cp):
-    stock("100")
-    plain = submit("3")
-    with_client = submit("4", counterparty=client_cp, tenor_days=7)
-    desk.borrow_request_allocate(actor=ops, request=with_client, now=NOW, quantity=D("1.5"))
-    booked = submit("5", counterparty=client_cp)
-    desk.borrow_request_allocate(actor=ops, request=booked, now=NOW)
-    desk.borrow_request_book(actor=ops, request=booked, now=NOW)
-    for r in (plain, with_client, booked):
-        r = _fresh(r.pk)
-        fast = BorrowRequestSerializer(r).data
-        assert list(fast) == list(_generic(r))
-        assert dict(fast) == _generic(r)
-    assert _fresh(booked.pk).loan_id is not None  # the loan field was exercised
 
 
 def test_submit_and_allocate_answer_what_a_read_shows(api, trader, ops, stock, client_cp):
@@ -144,28 +126,6 @@ def test_every_token_call_is_recorded_with_its_details(api, trader, submit):
     assert (event.user_agent, event.ip_address, event.at) == ("desk-client/1.0", "127.0.0.1", NOW)
 
 
-def test_insert_row_adapts_like_the_orm(submit, trader):
-    r = submit("1")
-    pk = insert_row(
-        BorrowRequestEvent,
-        request=r,  # an instance for a foreign key
-        kind="note",
-        actor_id=trader.pk,  # or its id
-        at=NOW + timedelta(seconds=1),
-        note="checked",
-        data={"quantity": "1.5", "nested": {"ok": True}},
-    )
-    event = BorrowRequestEvent.objects.get(pk=pk)
-    assert (event.request, event.actor, event.note) == (r, trader, "checked")
-    assert event.data == {"quantity": "1.5", "nested": {"ok": True}}
-    assert (event.from_status, event.to_status) == ("", "")  # database defaults
-
-
-def test_insert_row_refuses_a_field_the_model_does_not_have(submit):
-    with pytest.raises(TypeError, match="nope"):
-        insert_row(BorrowRequestEvent, request=submit("1"), kind="x", at=NOW, nope=1)
-
-
 @pytest.mark.parametrize("with_client", [True, False])
 def test_the_locked_read_loads_what_the_orm_loads(submit, client_cp, with_client):
     from django.db import transaction
@@ -173,7 +133,7 @@ def test_the_locked_read_loads_what_the_orm_loads(submit, client_cp, with_client
     r = submit("2", counterparty=client_cp if with_client else None, tenor_days=9)
     expected = _fresh(r.pk)
     with transaction.atomic():
-        locked = desk._locked(r.pk)
+        locked = services._locked(r.pk)
     for f in BorrowRequest._meta.concrete_fields:
         assert getattr(locked, f.attname) == getattr(expected, f.attname), f.name
     assert isinstance(locked.priority_detail, dict)
@@ -197,13 +157,6 @@ def test_a_code_resolves_whatever_its_case_and_an_unknown_one_is_a_400(api, trad
         resolve_code(Asset, "symbol", "NOPE", "asset")
     resp = api(trader).post("/api/borrow-requests/", {**SUBMIT, "asset": "b\x00tc"}, format="json")
     assert resp.status_code == 400 and not BorrowRequest.objects.exists()
-
-
-def test_insert_row_refuses_a_model_whose_save_sets_fields(trader):
-    from rest_framework.authtoken.models import Token
-
-    with pytest.raises(TypeError, match="created is set by save"):
-        insert_row(Token, key="k" * 40, user=trader)
 
 
 def test_request_auth_is_the_token(trader):
@@ -250,23 +203,3 @@ def test_prepared_statements_survive_a_migration_adding_columns(api, trader, sto
         for table in tables:
             other.execute(f"ALTER TABLE {table} DROP COLUMN IF EXISTS added_by_a_migration")
         other.close()
-
-
-def test_insert_instance_and_get_by_pk_match_the_orm(submit, trader, btc, desk_a):
-    from financing.db import get_by_pk, insert_instance
-
-    r = submit("1")
-    saved = insert_instance(
-        Allocation(request=r, asset=btc, quantity=D("0.5"), created_by=trader, created_at=NOW)
-    )
-    assert saved.pk and not saved._state.adding
-    fresh = Allocation.objects.get(pk=saved.pk)
-    assert (fresh.request, fresh.quantity, fresh.status, fresh.loan_id) == (
-        r,
-        D("0.5"),
-        "active",
-        None,
-    )
-    desk = get_by_pk(type(desk_a), desk_a.pk)
-    assert (desk.code, desk.risk_profile) == (desk_a.code, desk_a.risk_profile)
-    assert get_by_pk(type(desk_a), 987654321) is None

@@ -18,8 +18,8 @@ from django.test.utils import CaptureQueriesContext
 from freezegun import freeze_time
 
 from financing.accounts.roles import Role
-from loans import desk
-from loans.desk_models import BorrowRequest
+from loans.desk import selectors, services
+from loans.desk.models import BorrowRequest
 from loans.models import Loan
 from tests.desk.conftest import NOW
 from tests.factories import AssetFactory, CounterpartyFactory, DeskFactory, UserFactory
@@ -310,7 +310,7 @@ def test_reject_needs_a_reason_and_then_releases_the_allocation(page, ops, submi
         0,
         "desk over its limit",
     )
-    assert desk.inventory([r.asset_id])[r.asset_id]["available"] == D("20")
+    assert selectors.inventory([r.asset_id])[r.asset_id]["available"] == D("20")
 
 
 # ---------------------------------------------------------------- queue and SLA
@@ -325,7 +325,7 @@ def test_the_queue_orders_by_priority_then_needed_by_and_shows_available(
     later = submit("1", urgency="critical", needed_by=NOW + timedelta(hours=3))
     other = submit("9", user=trader_b, urgency="normal")
     closed = submit("1")
-    desk.borrow_request_cancel(actor=ops, request=closed, now=NOW)
+    services.borrow_request_cancel(actor=ops, request=closed, now=NOW)
     body = page(ops).get(QUEUE).content.decode()
     order = [body.index(f'data-request="{x.reference}"') for x in (soon, later, other, low)]
     assert order == sorted(order)
@@ -360,7 +360,7 @@ def test_the_inventory_page_shows_figures_history_and_exports(page, trader, ops,
     stock("20", buffer="5")
     AssetFactory(symbol="ETH", decimals=18)
     r = submit("4")
-    desk.borrow_request_allocate(actor=ops, request=r, now=NOW)
+    services.borrow_request_allocate(actor=ops, request=r, now=NOW)
     resp = page(trader).get(INVENTORY)
     body = resp.content.decode()
     row = body[body.index('data-asset="BTC"') :]
@@ -381,7 +381,7 @@ def test_the_inventory_page_shows_figures_history_and_exports(page, trader, ops,
 
 
 def test_the_forecast_block_renders_when_the_context_carries_one(page, ops, monkeypatch):
-    from loans import desk_views
+    from loans.desk import views as desk_views
 
     original = desk_views.InventoryView.get_context_data
     forecast = [
@@ -411,7 +411,7 @@ def test_the_forecast_block_renders_when_the_context_carries_one(page, ops, monk
 
 
 def test_nav_and_tiles_follow_the_role(page, trader, ops, submit):
-    import loans.desk_ui  # noqa: F401  (LoansConfig.ready imports it in the app)
+    import loans.desk.ui  # noqa: F401  (the navigation, as DeskConfig.ready() registers it)
 
     submit("1")
     body = page(trader).get("/").content.decode()
@@ -428,7 +428,7 @@ def test_nav_and_tiles_follow_the_role(page, trader, ops, submit):
 def _many(n, *, btc, users, client_cp, ops):
     for i in range(n):
         user = users[i % len(users)]
-        r = desk.borrow_request_submit(
+        r = services.borrow_request_submit(
             actor=user,
             asset=btc,
             quantity=D("1"),
@@ -441,9 +441,9 @@ def _many(n, *, btc, users, client_cp, ops):
             counterparty=client_cp,
         )
         if i % 3 == 0:
-            r = desk.borrow_request_allocate(actor=ops, request=r, now=NOW)
+            r = services.borrow_request_allocate(actor=ops, request=r, now=NOW)
         if i % 6 == 0:
-            desk.borrow_request_book(actor=ops, request=r, now=NOW)
+            services.borrow_request_book(actor=ops, request=r, now=NOW)
 
 
 def test_pages_run_a_bounded_number_of_queries(

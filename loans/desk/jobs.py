@@ -10,13 +10,13 @@ from financing.jobs.registry import Job, register
 
 
 def _expire(*, now):
-    from loans.desk import borrow_requests_expire
+    from loans.desk.services import borrow_requests_expire
 
     return {"expired": borrow_requests_expire(now=now)}
 
 
 def _sla(*, now):
-    from loans.desk import borrow_requests_sla_check
+    from loans.desk.services import borrow_requests_sla_check
 
     return {"late": borrow_requests_sla_check(now=now)}
 

@@ -1,6 +1,6 @@
 """Borrow-desk pages: the trading desks' portal, the operations queue, a request's page with its
 actions, the list of all requests and the inventory. Every action posts to a view that calls the
-same service as the API (loans/desk.py); a trading user sees only its own desk's requests on
+same service as the API (loans/desk/services.py); a trading user sees only its own desk's requests on
 every page and in every export."""
 
 from __future__ import annotations
@@ -22,16 +22,25 @@ from django.views.generic import TemplateView
 
 from financing import clock
 from financing.accounts.mixins import CapabilityRequiredMixin
-from financing.accounts.roles import Role, can
+from financing.accounts.roles import can
 from financing.dashboard.tables import Column, TablePageView
 from financing.errors import DomainError
 from financing.money import format_amount
 from financing.refdata.models import Asset, Counterparty, Desk
-from loans import desk
-from loans.desk_models import OPEN_STATUSES, BorrowRequest, RequestStatus, Urgency
+from loans.desk import services
+from loans.desk.forecast import demand_forecast
+from loans.desk.models import OPEN_STATUSES, BorrowRequest, RequestStatus, Urgency
+from loans.desk.selectors import (
+    inventory,
+    is_trading,
+    requests_for_pages,
+    requests_open,
+    requests_past_sla,
+)
 from loans.models import DayCount
 from loans.views import STATUS_TONE as LOAN_TONE
 from loans.views import _apply_domain_error, amount, pct
+from treasury.selectors import lendable_history
 
 REQUEST_TONE = {
     RequestStatus.SUBMITTED: "warn",
@@ -43,20 +52,6 @@ REQUEST_TONE = {
     RequestStatus.EXPIRED: "neutral",
 }
 URGENCY_TONE = {"low": "neutral", "normal": "neutral", "high": "warn", "critical": "bad"}
-
-
-def is_trading(user) -> bool:
-    return getattr(user, "role", None) == Role.TRADING
-
-
-def requests_visible_to(user):
-    """Every page's starting queryset: a trading user's own desk only, staff everything."""
-    qs = BorrowRequest.objects.select_related(
-        "desk", "asset", "counterparty", "requested_by", "loan", "external_loan"
-    )
-    if is_trading(user):
-        qs = qs.filter(desk_id=user.desk_id)
-    return qs
 
 
 def sla_state(r: BorrowRequest, now) -> dict:
@@ -185,23 +180,23 @@ class OptionalReasonForm(forms.Form):
 
 
 def _do_allocate(user, r, d, now):
-    r = desk.borrow_request_allocate(actor=user, request=r, now=now, quantity=d["quantity"])
+    r = services.borrow_request_allocate(actor=user, request=r, now=now, quantity=d["quantity"])
     return f"{r.reference}: {amount(r.allocated_quantity, r.asset)} allocated ({r.status})."
 
 
 def _do_book(user, r, d, now):
-    r = desk.borrow_request_book(actor=user, request=r, now=now, **d)
+    r = services.borrow_request_book(actor=user, request=r, now=now, **d)
     loans = ", ".join(f"L{pk}" for pk in (r.loan_id, r.external_loan_id) if pk)
     return f"{r.reference} booked as {loans}, pending approval by another user."
 
 
 def _do_reject(user, r, d, now):
-    desk.borrow_request_reject(actor=user, request=r, now=now, reason=d["reason"])
+    services.borrow_request_reject(actor=user, request=r, now=now, reason=d["reason"])
     return f"{r.reference} rejected."
 
 
 def _do_cancel(user, r, d, now):
-    desk.borrow_request_cancel(actor=user, request=r, now=now, reason=d["reason"])
+    services.borrow_request_cancel(actor=user, request=r, now=now, reason=d["reason"])
     return f"{r.reference} cancelled."
 
 
@@ -222,7 +217,7 @@ class PortalView(CapabilityRequiredMixin, TemplateView):
     """A trading desk submits requests and watches its own."""
 
     capability = "borrow.submit"
-    template_name = "loans/desk/portal.html"
+    template_name = "desk/portal.html"
     recent_closed = 20
 
     def get_context_data(self, form=None, **kwargs):
@@ -232,7 +227,7 @@ class PortalView(CapabilityRequiredMixin, TemplateView):
         if form is None:
             start = (now + timedelta(hours=24)).replace(minute=0, second=0, microsecond=0)
             form = SubmitForm(initial={"needed_by": start.replace(tzinfo=None)})
-        mine = requests_visible_to(user)
+        mine = requests_for_pages(user)
         open_rows = list(mine.filter(status__in=OPEN_STATUSES).order_by("-priority", "needed_by"))
         closed = list(
             mine.exclude(status__in=OPEN_STATUSES).order_by("-updated_at", "-id")[
@@ -252,7 +247,7 @@ class PortalView(CapabilityRequiredMixin, TemplateView):
         form = SubmitForm(request.POST)
         if form.is_valid():
             try:
-                r = desk.borrow_request_submit(
+                r = services.borrow_request_submit(
                     actor=request.user, now=clock.now(), **form.cleaned_data
                 )
             except DomainError as exc:
@@ -263,7 +258,7 @@ class PortalView(CapabilityRequiredMixin, TemplateView):
                     f"{r.reference} submitted: priority {r.priority}, first response due "
                     f"{r.sla_due_at:%H:%M} UTC.",
                 )
-                return redirect("loans:desk-portal")
+                return redirect("desk:portal")
         return self.render_to_response(self.get_context_data(form=form), status=400)
 
 
@@ -274,7 +269,7 @@ class QueueView(StaffOnlyMixin, CapabilityRequiredMixin, TemplateView):
     """Open requests, highest priority first, with the inventory each could draw on."""
 
     capability = "borrow.view"
-    template_name = "loans/desk/queue.html"
+    template_name = "desk/queue.html"
     paginate_by = 50
 
     def get_context_data(self, **kwargs):
@@ -282,26 +277,23 @@ class QueueView(StaffOnlyMixin, CapabilityRequiredMixin, TemplateView):
         now = clock.now()
         user = self.request.user
         qs = (
-            requests_visible_to(user)
+            requests_for_pages(user)
             .filter(status__in=OPEN_STATUSES)
             .order_by("-priority", "needed_by", "id")
         )
         page = Paginator(qs, self.paginate_by).get_page(self.request.GET.get("page"))
         rows = decorate(list(page.object_list), now, user=user)
-        inv = desk.inventory(sorted({r.asset_id for r in rows})) if rows else {}
+        inv = inventory(sorted({r.asset_id for r in rows})) if rows else {}
         for r in rows:
             available = inv.get(r.asset_id, {}).get("available")
             r.available_text = amount(available, r.asset)
             r.short = available is not None and available < r.remaining
-        open_qs = BorrowRequest.objects.filter(status__in=OPEN_STATUSES)
         ctx.update(
             rows=rows,
             page_obj=page,
             now=now,
             open_count=page.paginator.count,
-            breached_count=open_qs.filter(
-                first_response_at__isnull=True, sla_due_at__lte=now
-            ).count(),
+            breached_count=requests_past_sla(now, requests_open()).count(),
             can_work=can(user, "borrow.work"),
         )
         return ctx
@@ -309,15 +301,15 @@ class QueueView(StaffOnlyMixin, CapabilityRequiredMixin, TemplateView):
 
 class RequestDetailView(CapabilityRequiredMixin, TemplateView):
     capability = "borrow.view"
-    template_name = "loans/desk/request.html"
+    template_name = "desk/request.html"
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
         now = clock.now()
         user = self.request.user
-        r = get_object_or_404(requests_visible_to(user), pk=kwargs["pk"])
+        r = get_object_or_404(requests_for_pages(user), pk=kwargs["pk"])
         decorate([r], now, user=user)
-        inv = desk.inventory([r.asset_id]).get(r.asset_id, {})
+        inv = inventory([r.asset_id]).get(r.asset_id, {})
         actions = []
         if r.is_open:
             for name, (form_cls, cap, label, _fn) in ACTIONS.items():
@@ -346,7 +338,7 @@ class RequestDetailView(CapabilityRequiredMixin, TemplateView):
             allocations=allocations,
             events=list(r.events.select_related("actor")),
             actions=actions,
-            back_url=reverse("loans:desk-portal" if is_trading(user) else "loans:desk-queue"),
+            back_url=reverse("desk:portal" if is_trading(user) else "desk:queue"),
         )
         return ctx
 
@@ -355,11 +347,11 @@ class RequestActionView(CapabilityRequiredMixin, View):
     capability = "borrow.view"
 
     def post(self, request, pk: int, action: str):
-        r = get_object_or_404(requests_visible_to(request.user), pk=pk)
+        r = get_object_or_404(requests_for_pages(request.user), pk=pk)
         back = (
-            redirect("loans:desk-portal")
+            redirect("desk:portal")
             if request.POST.get("next") == "portal" and is_trading(request.user)
-            else redirect("loans:desk-request", pk)
+            else redirect("desk:request", pk)
         )
         if action not in ACTIONS:
             messages.error(request, "Unknown action.")
@@ -406,7 +398,7 @@ class RequestPageFilter(django_filters.FilterSet):
 
 
 def _request_link(r: BorrowRequest) -> str:
-    return reverse("loans:desk-request", args=[r.pk])
+    return reverse("desk:request", args=[r.pk])
 
 
 def _sla_text(r: BorrowRequest) -> str:
@@ -421,7 +413,7 @@ def _sla_text(r: BorrowRequest) -> str:
 class RequestListView(TablePageView):
     title = "Borrow requests"
     capability = "borrow.view"
-    template_name = "loans/desk/requests.html"
+    template_name = "desk/requests.html"
     filterset_class = RequestPageFilter
     export_name = "borrow-requests"
     columns = [
@@ -471,7 +463,7 @@ class RequestListView(TablePageView):
     ]
 
     def get_queryset(self):
-        return requests_visible_to(self.request.user).order_by("-created_at", "-id")
+        return requests_for_pages(self.request.user).order_by("-created_at", "-id")
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
@@ -490,7 +482,7 @@ class InventoryView(TablePageView):
 
     title = "Lendable inventory"
     capability = "inventory.view"
-    template_name = "loans/desk/inventory.html"
+    template_name = "desk/inventory.html"
     export_name = "inventory"
     paginate_by = 500
     history_days = 30
@@ -508,7 +500,7 @@ class InventoryView(TablePageView):
     def get_queryset(self):
         if not hasattr(self, "_rows"):
             assets = {a.pk: a for a in Asset.objects.filter(is_active=True).order_by("symbol")}
-            inv = desk.inventory(list(assets))
+            inv = inventory(list(assets))
             rows = []
             for pk, a in assets.items():
                 figures = inv.get(pk)
@@ -535,9 +527,6 @@ class InventoryView(TablePageView):
         return self._rows
 
     def get_context_data(self, **kwargs):
-        from loans.desk_forecast import demand_forecast
-        from treasury.selectors import lendable_history
-
         ctx = super().get_context_data(**kwargs)
         rows = self.get_queryset()
         history = lendable_history(self.history_days, now=clock.now())

@@ -6,34 +6,39 @@ so concurrent allocators of one asset queue behind each other and never over-all
 
 from __future__ import annotations
 
-import functools
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import Q
+from django.db import transaction
+from django.db.models import Q, Sum
 
-from financing.accounts.roles import Role, can
-from financing.db import columns, get_by_pk, insert_instance, insert_row
+from financing.accounts.roles import can
+from financing.alerts.models import LIVE_STATUSES, Alert
+from financing.alerts.services import AlertSpec, alerts_raise_many, alerts_resolve
+from financing.approvals.services import approval_withdraw
 from financing.errors import Conflict, Forbidden, InvalidInput, NotFound
 from financing.refdata.models import Asset, Counterparty, Desk
-from loans.desk_models import (
+from loans.desk.models import (
     OPEN_STATUSES,
     REQUEST_TRANSITIONS,
     Allocation,
-    AssetInventory,
     BorrowRequest,
     BorrowRequestEvent,
     RequestStatus,
     Urgency,
 )
+from loans.desk.selectors import available_locked, request_is_own, requests_past_sla
+from loans.models import LoanStatus
+from loans.services import loan_book
 
 MAX_QUANTITY = Decimal("1e15")
 MAX_REVENUE = Decimal("1e12")
 MAX_TENOR_DAYS = 3650
 MAX_NEEDED_BY = timedelta(days=366)
+#: An SLA breach alert's dedupe key is this and the request's id.
+SLA_ALERT_PREFIX = "borrow_sla:"
 
 # ---------------------------------------------------------------- priority
 
@@ -86,8 +91,7 @@ def priority_score(
 
 
 def _event(request: BorrowRequest, kind: str, *, actor, now, note="", data=None, frm="", to=""):
-    insert_row(
-        BorrowRequestEvent,
+    BorrowRequestEvent.objects.create(
         request=request,
         kind=kind,
         actor=actor,
@@ -122,66 +126,17 @@ def _transition(
     return request
 
 
-#: What a locked request is read with, each as alias, relation, join: its asset (the checks),
-#: desk, counterparty and requester (the API answer).
-_LOCKED_WITH = (
-    ("a", "asset", "JOIN"),
-    ("d", "desk", "JOIN"),
-    ("c", "counterparty", "LEFT JOIN"),
-    ("u", "requested_by", "JOIN"),
-)
-
-
-@functools.cache
-def _locked_sql() -> tuple[str, list[tuple[str | None, type, list]]]:
-    """The SELECT ... FOR UPDATE of a request and its related rows, and how to split its row:
-    written once from the models' fields (the ORM compiled the same query on every call)."""
-    qn = connection.ops.quote_name
-    parts = [(None, "r", BorrowRequest)] + [
-        (relation, alias, BorrowRequest._meta.get_field(relation).related_model)
-        for alias, relation, _join in _LOCKED_WITH
-    ]
-    selected, layout = [], []
-    for relation, alias, model in parts:
-        selected.append(columns(model, alias))
-        layout.append((relation, model, list(model._meta.concrete_fields)))
-    joins = []
-    for alias, relation, join in _LOCKED_WITH:
-        fk = BorrowRequest._meta.get_field(relation)
-        target = fk.related_model._meta
-        joins.append(
-            f"{join} {qn(target.db_table)} {alias} "
-            f"ON {alias}.{qn(target.pk.column)} = r.{qn(fk.column)}"
-        )
-    sql = (
-        f"SELECT {', '.join(selected)} FROM {qn(BorrowRequest._meta.db_table)} r "
-        f"{' '.join(joins)} "
-        "WHERE r.id = %s FOR UPDATE OF r"
-    )
-    return sql, layout
-
-
 def _locked(request_id: int) -> BorrowRequest:
-    """The request, locked, with its asset, desk, counterparty and requester (404 if none)."""
-    sql, layout = _locked_sql()
-    with connection.cursor() as cur:
-        cur.execute(sql, [request_id])
-        row = cur.fetchone()
-    if row is None:
+    """The request, locked, with its asset (the checks), desk, counterparty and requester (the
+    API answer) in the same statement; 404 if there is none."""
+    request = (
+        BorrowRequest.objects.select_for_update(of=("self",))
+        .select_related("asset", "desk", "counterparty", "requested_by")
+        .filter(pk=request_id)
+        .first()
+    )
+    if request is None:
         raise NotFound(f"No borrow request {request_id}.")
-    objects, at = {}, 0
-    for relation, model, fields in layout:
-        values = [
-            f.from_db_value(v, None, connection) if hasattr(f, "from_db_value") else v
-            for f, v in zip(fields, row[at : at + len(fields)], strict=True)
-        ]
-        at += len(fields)
-        objects[relation] = (
-            None if values[0] is None else model.from_db(connection.alias, None, values)
-        )
-    request = objects.pop(None)
-    for relation, obj in objects.items():
-        setattr(request, relation, obj)
     return request
 
 
@@ -196,11 +151,19 @@ def _check_decimals(value: Decimal, asset: Asset, field: str) -> None:
         raise InvalidInput(f"{asset.symbol} has {asset.decimals} decimals.", field=field)
 
 
-def can_see(user, request: BorrowRequest) -> bool:
-    """A trading user sees only its own desk's requests; staff see all."""
-    if getattr(user, "role", None) == Role.TRADING:
-        return request.desk_id == user.desk_id
-    return can(user, "borrow.view")
+def _release(allocations, *, now) -> Decimal:
+    """Release the given allocations of a locked request; how much they held. The request's
+    lock keeps its allocations from changing between the sum and the update."""
+    released = allocations.aggregate(total=Sum("quantity"))["total"] or Decimal(0)
+    allocations.update(status=Allocation.Status.RELEASED, released_at=now)
+    return released
+
+
+def _release_allocations(request: BorrowRequest, *, now) -> Decimal:
+    """Release what is reserved and not booked; the request's allocated figure follows."""
+    return _release(
+        Allocation.objects.filter(request_id=request.pk, status=Allocation.Status.ACTIVE), now=now
+    )
 
 
 # ---------------------------------------------------------------- submit, cancel
@@ -251,7 +214,7 @@ def borrow_request_submit(
         raise InvalidInput("Say what the asset is for.", field="purpose")
     if len(purpose) > 500:
         raise InvalidInput("At most 500 characters.", field="purpose")
-    desk = get_by_pk(Desk, actor.desk_id)
+    desk = Desk.objects.get(pk=actor.desk_id)
     score, detail = priority_score(
         urgency=urgency,
         expected_revenue_usd=expected_revenue_usd,
@@ -260,28 +223,24 @@ def borrow_request_submit(
         now=now,
     )
     with transaction.atomic():
-        # One INSERT (financing.db): a request has no history or save hooks; its timeline is
-        # its events.
-        request = insert_instance(
-            BorrowRequest(
-                desk=desk,
-                requested_by=actor,
-                asset=asset,
-                quantity=quantity,
-                max_rate=max_rate,
-                tenor_days=tenor_days,
-                needed_by=needed_by,
-                urgency=urgency,
-                expected_revenue_usd=expected_revenue_usd,
-                purpose=purpose,
-                counterparty=counterparty,
-                status=RequestStatus.SUBMITTED,
-                priority=score,
-                priority_detail=detail,
-                sla_due_at=now + timedelta(minutes=settings.BORROW_SLA_MINUTES),
-                created_at=now,
-                updated_at=now,
-            )
+        request = BorrowRequest.objects.create(
+            desk=desk,
+            requested_by=actor,
+            asset=asset,
+            quantity=quantity,
+            max_rate=max_rate,
+            tenor_days=tenor_days,
+            needed_by=needed_by,
+            urgency=urgency,
+            expected_revenue_usd=expected_revenue_usd,
+            purpose=purpose,
+            counterparty=counterparty,
+            status=RequestStatus.SUBMITTED,
+            priority=score,
+            priority_detail=detail,
+            sla_due_at=now + timedelta(minutes=settings.BORROW_SLA_MINUTES),
+            created_at=now,
+            updated_at=now,
         )
         _event(
             request,
@@ -294,23 +253,10 @@ def borrow_request_submit(
     return request
 
 
-def _release_allocations(request: BorrowRequest, *, now) -> Decimal:
-    """Release what is reserved and not booked; the request's allocated figure follows."""
-    with connection.cursor() as cur:
-        cur.execute(
-            "UPDATE loans_allocation SET status = 'released', released_at = %s "
-            "WHERE request_id = %s AND status = 'active' RETURNING quantity",
-            [now, request.pk],
-        )
-        released = sum((r[0] for r in cur.fetchall()), Decimal(0))
-    return released
-
-
 def borrow_request_cancel(*, actor, request: BorrowRequest, now: datetime, reason: str = ""):
     with transaction.atomic():
         request = _locked(request.pk)
-        mine = getattr(actor, "role", None) == Role.TRADING and request.desk_id == actor.desk_id
-        if not (mine or can(actor, "borrow.work")):
+        if not (request_is_own(actor, request) or can(actor, "borrow.work")):
             raise Forbidden("Only the requesting desk or operations cancel a request.")
         if request.status not in OPEN_STATUSES:
             raise Conflict(f"{request.reference} is {request.status}: nothing to cancel.")
@@ -351,73 +297,7 @@ def borrow_request_reject(*, actor, request: BorrowRequest, now: datetime, reaso
         )
 
 
-# ---------------------------------------------------------------- inventory and allocation
-
-_INVENTORY_SQL = """
-SELECT a.id,
-       COALESCE((SELECT sum(l.outstanding_principal) FROM loans_loan l
-                 WHERE l.asset_id = a.id AND l.direction = 'lend'
-                   AND l.status IN ('active', 'recalled', 'defaulted', 'liquidated')), 0)
-           AS on_loan,
-       COALESCE((SELECT sum(al.quantity) FROM loans_allocation al
-                 LEFT JOIN loans_loan bl ON bl.id = al.loan_id
-                 WHERE al.asset_id = a.id AND al.status <> 'released'
-                   AND (al.status = 'active'
-                        OR bl.status IN ('draft', 'pending_approval'))), 0) AS allocated
-FROM refdata_asset a
-WHERE a.id = ANY(%s)
-"""
-
-
-def _committed(asset_ids: list[int]) -> dict[int, tuple[Decimal, Decimal]]:
-    """asset_id -> (on loan, allocated): what the desk has already committed of each asset."""
-    with connection.cursor() as cur:
-        cur.execute(_INVENTORY_SQL, [asset_ids])
-        return {asset_id: (on_loan, allocated) for asset_id, on_loan, allocated in cur.fetchall()}
-
-
-def _figures(held: dict, on_loan: Decimal, allocated: Decimal) -> dict[str, Decimal]:
-    total = held.get("lendable", Decimal(0))
-    buffer = held.get("buffer", Decimal(0))
-    available = total - buffer - allocated - on_loan
-    return {
-        "lendable": total,
-        "buffer": buffer,
-        "allocated": allocated,
-        "on_loan": on_loan,
-        "available": max(available, Decimal(0)),
-        "shortfall": max(-available, Decimal(0)),
-        "utilization": (on_loan / total).quantize(Decimal("1e-6"), ROUND_HALF_EVEN)
-        if total > 0
-        else None,
-    }
-
-
-def inventory(asset_ids: list[int] | None = None) -> dict[int, dict[str, Decimal]]:
-    """Per asset: lendable, buffer, allocated, on loan, available, utilization."""
-    from treasury.selectors import lendable_by_asset
-
-    ids = (
-        asset_ids
-        if asset_ids is not None
-        else list(Asset.objects.filter(is_active=True).values_list("pk", flat=True))
-    )
-    lendable = lendable_by_asset(asset_ids=ids)
-    return {
-        asset_id: _figures(lendable.get(asset_id, {}), on_loan, allocated)
-        for asset_id, (on_loan, allocated) in _committed(ids).items()
-    }
-
-
-def _lock_inventory(asset_id: int, *, now: datetime) -> None:
-    """Take the asset's inventory row lock (creating the row the first time) in one statement:
-    every allocator of the asset queues here until the holder commits."""
-    with connection.cursor() as cur:
-        cur.execute(
-            f"INSERT INTO {AssetInventory._meta.db_table} (asset_id, locked_at) VALUES (%s, %s) "
-            "ON CONFLICT (asset_id) DO UPDATE SET locked_at = EXCLUDED.locked_at",
-            [asset_id, now],
-        )
+# ---------------------------------------------------------------- allocation
 
 
 def borrow_request_allocate(
@@ -430,8 +310,6 @@ def borrow_request_allocate(
     Lock order: the request, then its asset's inventory (nothing takes them the other way
     round). The request's own checks run before the inventory lock, so allocators of one asset
     hold it only for the inventory figures and the writes."""
-    from treasury.selectors import lendable_by_asset
-
     if not can(actor, "borrow.work"):
         raise Forbidden("Only operations allocate inventory.")
     with transaction.atomic():
@@ -452,21 +330,15 @@ def borrow_request_allocate(
                     field="quantity",
                 )
             wanted = quantity
-        # Every figure is read once the lock is held, so a balance that changed while this
-        # allocation queued is seen.
-        _lock_inventory(asset_id, now=now)
-        held = lendable_by_asset(asset_ids=[asset_id]).get(asset_id, {})
-        available = _figures(held, *_committed([asset_id])[asset_id])["available"]
+        available = available_locked(asset_id, now=now)
         step = Decimal(1).scaleb(-request.asset.decimals)
         take = min(wanted, available).quantize(step, rounding="ROUND_DOWN")
         if take <= 0:
             raise Conflict(
                 f"No {request.asset.symbol} is available to allocate (available {available})."
             )
-        insert_instance(
-            Allocation(
-                request=request, asset_id=asset_id, quantity=take, created_by=actor, created_at=now
-            )
+        Allocation.objects.create(
+            request=request, asset_id=asset_id, quantity=take, created_by=actor, created_at=now
         )
         allocated = request.allocated_quantity + take
         to = (
@@ -504,8 +376,6 @@ def borrow_request_book(
     """Turn the allocation into a lend loan to the request's counterparty (pending approval,
     through the loan services and their KYC gate) and, optionally, borrow the remainder from
     an external lender as a borrow loan. Both loans or neither."""
-    from loans.services import loan_book
-
     if not can(actor, "borrow.work"):
         raise Forbidden("Only operations book borrow requests.")
     with transaction.atomic():
@@ -600,12 +470,17 @@ def borrow_request_book(
 
 
 def borrow_request_loan_refused(*, loan, actor, now: datetime, why: str) -> BorrowRequest | None:
-    """The checker refused (or the maker withdrew) a loan booked from a borrow request: its
-    allocations are released and the request is rejected, saying why; the desk may ask again.
-    An externally sourced loan refused alone leaves the request booked (its inventory part
-    stands) and is recorded on the request's timeline."""
+    """The checker refused (or the maker withdrew) a loan booked from a borrow request (the
+    loan book calls every listener registered in loans/hooks.py).
+
+    The lend loan refused: its allocations are released and the request is rejected, saying
+    why; the desk may ask again. A request is booked as both loans or neither, so an external
+    borrow loan still waiting for approval beside it is withdrawn too and the sourced quantity
+    released. An externally sourced loan refused alone leaves the request booked (its inventory
+    part stands) and is recorded on the request's timeline."""
     request = (
         BorrowRequest.objects.select_for_update(of=("self",))
+        .select_related("asset")
         .filter(Q(loan_id=loan.pk) | Q(external_loan_id=loan.pk))
         .first()
     )
@@ -621,25 +496,43 @@ def borrow_request_loan_refused(*, loan, actor, now: datetime, why: str) -> Borr
             data={"loan": loan.pk},
         )
         return request
-    released = Decimal(0)
-    with connection.cursor() as cur:
-        cur.execute(
-            "UPDATE loans_allocation SET status = 'released', released_at = %s "
-            "WHERE request_id = %s AND loan_id = %s AND status = 'booked' RETURNING quantity",
-            [now, request.pk, loan.pk],
-        )
-        released = sum((r[0] for r in cur.fetchall()), Decimal(0))
+    released = _release(
+        Allocation.objects.filter(
+            request_id=request.pk, loan_id=loan.pk, status=Allocation.Status.BOOKED
+        ),
+        now=now,
+    )
     if request.status != RequestStatus.BOOKED:
         return request
+    external = request.external_loan
+    withdrawn = external is not None and external.status == LoanStatus.PENDING_APPROVAL
+    if withdrawn:
+        # Withdrawing its approval refuses the external loan through the same path, which
+        # records it on this request's timeline (the branch above).
+        approval_withdraw(
+            approval_id=external.approval_id,
+            actor=actor,
+            now=now,
+            reason=f"lend loan {loan.reference} of {request.reference} {why}",
+        )
+    sourced = request.sourced_quantity if withdrawn else Decimal(0)
+    note = f"{loan.reference} {why}; {released} {request.asset.symbol} released"
+    if withdrawn:
+        note += f"; external loan {external.reference} withdrawn, {sourced} sourcing released"
     return _transition(
         request,
         RequestStatus.REJECTED,
         actor=actor,
         now=now,
         kind="loan_refused",
-        note=f"{loan.reference} {why}; {released} {request.asset.symbol} released",
-        data={"loan": loan.pk, "released": str(released)},
+        note=note,
+        data={
+            "loan": loan.pk,
+            "released": str(released),
+            "external_loan_withdrawn": external.pk if withdrawn else None,
+        },
         allocated_quantity=max(request.allocated_quantity - released, Decimal(0)),
+        sourced_quantity=request.sourced_quantity - sourced,
         decision_reason=f"loan {loan.reference} {why}",
     )
 
@@ -677,14 +570,10 @@ def borrow_requests_expire(*, now: datetime) -> int:
 
 
 def borrow_requests_sla_check(*, now: datetime) -> int:
-    """Raise an alert for each request whose first response is overdue (once per request)."""
-    from financing.alerts.services import AlertSpec, alerts_raise_many
-
-    late = list(
-        BorrowRequest.objects.filter(
-            status=RequestStatus.SUBMITTED, first_response_at__isnull=True, sla_due_at__lte=now
-        ).select_related("desk", "asset")
-    )
+    """Raise an alert for each request whose first response is overdue (one live alert per
+    request: a repeat only bumps its count), and resolve the alerts of requests that have had
+    their first response since, or left the queue without one (cancelled, expired)."""
+    late = list(requests_past_sla(now).select_related("desk", "asset"))
     if late:
         alerts_raise_many(
             [
@@ -697,10 +586,16 @@ def borrow_requests_sla_check(*, now: datetime) -> int:
                     subject_type="borrow_request",
                     subject_id=str(r.pk),
                     subject_url=f"/loans/desk/requests/{r.pk}/",
-                    dedupe_key=f"borrow_sla:{r.pk}",
+                    dedupe_key=f"{SLA_ALERT_PREFIX}{r.pk}",
                 )
                 for r in late
             ],
             now=now,
         )
+    still_late = {f"{SLA_ALERT_PREFIX}{r.pk}" for r in late}
+    live = Alert.objects.filter(
+        dedupe_key__startswith=SLA_ALERT_PREFIX, status__in=LIVE_STATUSES
+    ).values_list("dedupe_key", flat=True)
+    for key in sorted(set(live) - still_late):
+        alerts_resolve(dedupe_key=key, now=now, note="no longer waiting for a first response")
     return len(late)

@@ -12,24 +12,18 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from financing import clock
-from financing.accounts.roles import Role
 from financing.api.base import IdempotencyMixin, RolePermission, StrictSerializer
 from financing.api.base import resolve_code as _resolve
 from financing.api.fields import AmountField, StrictIntegerField
 from financing.api.fields import amount_text as _amt
-from financing.api.fields import datetime_text as _dt
 from financing.errors import NotFound
 from financing.refdata.models import Asset, Counterparty
-from loans import desk
-from loans.desk_models import BorrowRequest, RequestStatus, Urgency
+from loans.desk import selectors, services
+from loans.desk.forecast import demand_forecast
+from loans.desk.models import BorrowRequest, RequestStatus, Urgency
+from loans.models import DayCount
 
-_PRIORITY = serializers.DecimalField(max_digits=6, decimal_places=2, coerce_to_string=True)
 
-
-# The declared fields document a request's shape (OpenAPI); to_representation writes the same
-# dict directly, because this answers every submit and allocate and DRF's per-response copy of
-# 27 field objects cost more than the rest of the answer (desk_bench.py). A test holds the two
-# to the same output.
 class BorrowRequestSerializer(serializers.Serializer):
     """A borrow request: its terms, status, priority, SLA clock and what was allocated."""
 
@@ -63,42 +57,17 @@ class BorrowRequestSerializer(serializers.Serializer):
         first = r.first_response_at or clock.now()
         return first > r.sla_due_at
 
-    def to_representation(self, r):
-        return {
-            "id": r.pk,
-            "desk": r.desk.code,
-            "requested_by": r.requested_by.username,
-            "asset": r.asset.symbol,
-            "quantity": _amt(r.quantity),
-            "max_rate": _amt(r.max_rate),
-            "tenor_days": r.tenor_days,
-            "needed_by": _dt(r.needed_by),
-            "urgency": r.urgency,
-            "expected_revenue_usd": _amt(r.expected_revenue_usd),
-            "purpose": r.purpose,
-            "counterparty": r.counterparty.code if r.counterparty_id else None,
-            "status": r.status,
-            "priority": _PRIORITY.to_representation(r.priority),
-            "priority_detail": r.priority_detail,
-            "sla_due_at": _dt(r.sla_due_at),
-            "first_response_at": _dt(r.first_response_at),
-            "sla_breached": self.get_sla_breached(r),
-            "allocated_quantity": _amt(r.allocated_quantity),
-            "sourced_quantity": _amt(r.sourced_quantity),
-            "loan": r.loan_id,
-            "external_loan": r.external_loan_id,
-            "decision_reason": r.decision_reason,
-            "created_at": _dt(r.created_at),
-            "updated_at": _dt(r.updated_at),
-        }
-
 
 class SubmitSerializer(StrictSerializer):
     asset = serializers.CharField(max_length=32)
     quantity = AmountField()
     max_rate = AmountField()
     tenor_days = StrictIntegerField(
-        required=False, allow_null=True, default=None, min_value=1, max_value=desk.MAX_TENOR_DAYS
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=1,
+        max_value=services.MAX_TENOR_DAYS,
     )
     needed_by = serializers.DateTimeField()
     urgency = serializers.ChoiceField(choices=Urgency.choices)
@@ -118,9 +87,7 @@ class BookSerializer(StrictSerializer):
     counterparty = serializers.CharField(
         max_length=32, required=False, allow_null=True, default=None
     )
-    day_count = serializers.ChoiceField(
-        choices=["ACT/365F", "ACT/360", "ACT/ACT-ISDA", "30E/360"], default="ACT/360"
-    )
+    day_count = serializers.ChoiceField(choices=DayCount.values, default=DayCount.ACT_360)
     external_lender = serializers.CharField(
         max_length=32, required=False, allow_null=True, default=None
     )
@@ -170,12 +137,9 @@ class BorrowRequestViewSet(
     }
 
     def get_queryset(self):
-        qs = BorrowRequest.objects.all()
+        qs = selectors.requests_visible_to(self.request.user)
         if self.action in ("list", "retrieve"):
             qs = qs.select_related("desk", "asset", "counterparty", "requested_by")
-        user = self.request.user
-        if getattr(user, "role", None) == Role.TRADING:
-            qs = qs.filter(desk_id=user.desk_id)  # a desk sees only its own requests
         if self.action == "list" and not self.request.query_params.get("ordering"):
             return qs.order_by("-priority", "needed_by", "id")
         return qs
@@ -198,7 +162,7 @@ class BorrowRequestViewSet(
         d = dict(ser.validated_data)
         d["asset"] = _resolve(Asset, "symbol", d["asset"], "asset")
         d["counterparty"] = _resolve(Counterparty, "code", d["counterparty"], "counterparty")
-        obj = desk.borrow_request_submit(actor=request.user, now=clock.now(), **d)
+        obj = services.borrow_request_submit(actor=request.user, now=clock.now(), **d)
         return self._respond(obj, status.HTTP_201_CREATED)
 
     @extend_schema(request=AllocateSerializer, responses={200: BorrowRequestSerializer})
@@ -208,7 +172,7 @@ class BorrowRequestViewSet(
         ser.is_valid(raise_exception=True)
         # Allocating is for operations, who see every desk's requests: the service reads and
         # locks the request by its id (404 if there is none) without a read here first.
-        obj = desk.borrow_request_allocate(
+        obj = services.borrow_request_allocate(
             actor=request.user,
             request=_request_id(pk),
             now=clock.now(),
@@ -227,7 +191,7 @@ class BorrowRequestViewSet(
         d["external_lender"] = _resolve(
             Counterparty, "code", d["external_lender"], "external_lender"
         )
-        obj = desk.borrow_request_book(actor=request.user, request=obj, now=clock.now(), **d)
+        obj = services.borrow_request_book(actor=request.user, request=obj, now=clock.now(), **d)
         return self._respond(obj)
 
     @extend_schema(request=DeskReasonSerializer, responses={200: BorrowRequestSerializer})
@@ -236,7 +200,7 @@ class BorrowRequestViewSet(
         obj = self.get_object()
         ser = DeskReasonSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
-        obj = desk.borrow_request_cancel(
+        obj = services.borrow_request_cancel(
             actor=request.user, request=obj, now=clock.now(), reason=ser.validated_data["reason"]
         )
         return self._respond(obj)
@@ -247,7 +211,7 @@ class BorrowRequestViewSet(
         obj = self.get_object()
         ser = DeskReasonSerializer(data=request.data)
         ser.is_valid(raise_exception=True)
-        obj = desk.borrow_request_reject(
+        obj = services.borrow_request_reject(
             actor=request.user, request=obj, now=clock.now(), reason=ser.validated_data["reason"]
         )
         return self._respond(obj)
@@ -262,7 +226,7 @@ class InventoryView(APIView):
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request):
         assets = {a.pk: a for a in Asset.objects.filter(is_active=True).order_by("symbol")}
-        inv = desk.inventory(list(assets))
+        inv = selectors.inventory(list(assets))
         results = [
             {
                 "asset": a.symbol,
@@ -284,8 +248,6 @@ class ForecastView(APIView):
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request):
-        from loans.desk_forecast import demand_forecast
-
         rows = demand_forecast(now=clock.now())
         results = [
             {

@@ -1,5 +1,6 @@
 """The borrow desk's data: requests from trading desks, the allocations of inventory made to
-them, and one row per asset that allocations lock (imported by loans/models.py).
+them, and one row per asset that allocations lock. The tables keep the names they had when these
+models lived in the loan book (`loans_*`): the move to this app changed no data.
 
 Inventory per asset (domain.md) = lendable (treasury) - buffers - allocated - on loan;
 utilization = on loan / lendable. `allocated` is the allocations not yet on the book as a live
@@ -117,6 +118,7 @@ class BorrowRequest(models.Model):
     updated_at = models.DateTimeField()
 
     class Meta:
+        db_table = "loans_borrowrequest"
         ordering = ["-priority", "needed_by", "id"]
         indexes = [
             models.Index(fields=["desk", "-created_at"], name="borrow_request_desk"),
@@ -173,6 +175,7 @@ class Allocation(models.Model):
     released_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        db_table = "loans_allocation"
         ordering = ["created_at", "id"]
         indexes = [
             models.Index(
@@ -193,6 +196,9 @@ class AssetInventory(models.Model):
     )
     locked_at = models.DateTimeField(null=True, blank=True)
 
+    class Meta:
+        db_table = "loans_assetinventory"
+
 
 class BorrowRequestEvent(models.Model):
     """Who did what to a request, when and why. Append-only."""
@@ -209,4 +215,5 @@ class BorrowRequestEvent(models.Model):
     data = models.JSONField(default=dict, blank=True)
 
     class Meta:
+        db_table = "loans_borrowrequestevent"
         ordering = ["at", "id"]
