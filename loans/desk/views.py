@@ -17,12 +17,13 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.utils import timezone
-from django.views import View
 from django.views.generic import TemplateView
 
 from financing import clock
 from financing.accounts.mixins import CapabilityRequiredMixin
 from financing.accounts.roles import can
+from financing.dashboard.actions import Action, ActionView, available_actions
+from financing.dashboard.display import amount, apply_domain_error, pct
 from financing.dashboard.tables import Column, TablePageView
 from financing.errors import DomainError
 from financing.money import format_amount
@@ -39,7 +40,6 @@ from loans.desk.selectors import (
 )
 from loans.models import DayCount
 from loans.views import STATUS_TONE as LOAN_TONE
-from loans.views import _apply_domain_error, amount, pct
 from treasury.selectors import lendable_history
 
 REQUEST_TONE = {
@@ -200,13 +200,20 @@ def _do_cancel(user, r, d, now):
     return f"{r.reference} cancelled."
 
 
-#: action -> (form, capability, label, service call). Cancel: the service decides (own desk
-#: or operations).
+def _is_open(r, user) -> bool:
+    return r.status in OPEN_STATUSES
+
+
+def _may_cancel(r, user) -> bool:
+    # The requesting desk or operations; the service checks it is the desk's own request.
+    return _is_open(r, user) and (can(user, "borrow.work") or is_trading(user))
+
+
 ACTIONS = {
-    "allocate": (AllocateForm, "borrow.work", "Allocate", _do_allocate),
-    "book": (BookForm, "borrow.work", "Book", _do_book),
-    "reject": (ReasonForm, "borrow.work", "Reject", _do_reject),
-    "cancel": (OptionalReasonForm, "borrow.view", "Cancel", _do_cancel),
+    "allocate": Action(AllocateForm, "borrow.work", "Allocate", _do_allocate, _is_open),
+    "book": Action(BookForm, "borrow.work", "Book", _do_book, _is_open),
+    "reject": Action(ReasonForm, "borrow.work", "Reject", _do_reject, _is_open),
+    "cancel": Action(OptionalReasonForm, "borrow.view", "Cancel", _do_cancel, _may_cancel),
 }
 
 
@@ -251,7 +258,7 @@ class PortalView(CapabilityRequiredMixin, TemplateView):
                     actor=request.user, now=clock.now(), **form.cleaned_data
                 )
             except DomainError as exc:
-                _apply_domain_error(form, exc)
+                apply_domain_error(form, exc)
             else:
                 messages.success(
                     request,
@@ -310,19 +317,12 @@ class RequestDetailView(CapabilityRequiredMixin, TemplateView):
         r = get_object_or_404(requests_for_pages(user), pk=kwargs["pk"])
         decorate([r], now, user=user)
         inv = inventory([r.asset_id]).get(r.asset_id, {})
-        actions = []
-        if r.is_open:
-            for name, (form_cls, cap, label, _fn) in ACTIONS.items():
-                if name == "cancel" and not (can(user, "borrow.work") or is_trading(user)):
-                    continue
-                if not can(user, cap):
-                    continue
-                initial = {}
-                if name == "book":
-                    initial = {"rate": format_amount(r.max_rate), "counterparty": r.counterparty}
-                actions.append(
-                    {"name": name, "label": label, "form": form_cls(initial=initial, prefix=name)}
-                )
+        actions = available_actions(
+            ACTIONS,
+            r,
+            user,
+            initial={"rate": format_amount(r.max_rate), "counterparty": r.counterparty},
+        )
         see_loans = can(user, "loans.view")
         allocations = list(r.allocations.select_related("loan", "created_by"))
         for a in allocations:
@@ -343,34 +343,17 @@ class RequestDetailView(CapabilityRequiredMixin, TemplateView):
         return ctx
 
 
-class RequestActionView(CapabilityRequiredMixin, View):
+class RequestActionView(ActionView):
     capability = "borrow.view"
+    actions = ACTIONS
 
-    def post(self, request, pk: int, action: str):
-        r = get_object_or_404(requests_for_pages(request.user), pk=pk)
-        back = (
-            redirect("desk:portal")
-            if request.POST.get("next") == "portal" and is_trading(request.user)
-            else redirect("desk:request", pk)
-        )
-        if action not in ACTIONS:
-            messages.error(request, "Unknown action.")
-            return back
-        form_cls, cap, label, fn = ACTIONS[action]
-        if not can(request.user, cap):
-            raise PermissionDenied(f"Your role does not allow: {label.lower()}.")
-        form = form_cls(request.POST, prefix=action)
-        if not form.is_valid():
-            errors = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
-            messages.error(request, f"{label}: {errors}")
-            return back
-        try:
-            text = fn(request.user, r, form.cleaned_data, clock.now())
-        except DomainError as exc:
-            messages.error(request, f"{label}: {exc.message}")
-        else:
-            messages.success(request, text)
-        return back
+    def get_object(self, pk: int):
+        return get_object_or_404(requests_for_pages(self.request.user), pk=pk)
+
+    def back_url(self, obj) -> str:
+        if self.request.POST.get("next") == "portal" and is_trading(self.request.user):
+            return reverse("desk:portal")
+        return reverse("desk:request", args=[obj.pk])
 
 
 # ---------------------------------------------------------------- the list of all requests

@@ -1,0 +1,95 @@
+"""The one shape of a dashboard action: a table of actions, each a form, the capability it
+needs, a label and the one service call it makes; the page shows the forms the user may use,
+and a POST validates the form, calls the service and says what happened in a message.
+
+A role that lacks an action's capability gets the 403 page (as for any page it may not open);
+bad input and a service's refusal come back as an error message on the object's page."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
+from django.shortcuts import redirect
+from django.views import View
+
+from financing import clock
+from financing.accounts.mixins import CapabilityRequiredMixin
+from financing.accounts.roles import can
+from financing.dashboard.display import form_errors
+from financing.errors import DomainError
+
+
+def _always(obj, user) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Action:
+    form: type[forms.Form]
+    #: What the user's role needs to take the action.
+    capability: str
+    label: str
+    #: `run(user, obj, cleaned_data, now) -> message`: the one service call, and what to say.
+    run: Callable[[Any, Any, dict, Any], str]
+    #: Whether the action applies to the object as it stands (its status, its terms).
+    applies: Callable[[Any, Any], bool] = _always
+
+
+def available_actions(
+    actions: dict[str, Action], obj, user, *, initial: dict | None = None, prepare=None
+) -> list[dict]:
+    """The forms a page shows: the actions that apply to `obj` and that `user` may take.
+    `prepare(name, form, obj)` may adjust a form (choices that depend on the object)."""
+    shown = []
+    for name, action in actions.items():
+        if not action.applies(obj, user) or not can(user, action.capability):
+            continue
+        form = action.form(initial=initial or {}, prefix=name)
+        if prepare is not None:
+            prepare(name, form, obj)
+        shown.append({"name": name, "label": action.label, "form": form})
+    return shown
+
+
+class ActionView(CapabilityRequiredMixin, View):
+    """POST .../<pk>/<action>/ runs one entry of `actions` on the object and goes back to its
+    page. Subclasses name `capability` (to reach the view), `actions`, and implement
+    `get_object(pk)` and `back_url(obj)`; `prepare_form` adjusts a bound form if needed."""
+
+    actions: dict[str, Action] = {}
+
+    def get_object(self, pk: int):
+        raise ImproperlyConfigured(f"{type(self).__name__} must define get_object(pk).")
+
+    def back_url(self, obj) -> str:
+        raise ImproperlyConfigured(f"{type(self).__name__} must define back_url(obj).")
+
+    def prepare_form(self, name: str, form: forms.Form, obj) -> None:
+        return None
+
+    def post(self, request, pk: int, action: str):
+        obj = self.get_object(pk)
+        back = redirect(self.back_url(obj))
+        chosen = self.actions.get(action)
+        if chosen is None:
+            messages.error(request, "Unknown action.")
+            return back
+        if not can(request.user, chosen.capability):
+            raise PermissionDenied(f"Your role does not allow: {chosen.label.lower()}.")
+        form = chosen.form(request.POST, prefix=action)
+        self.prepare_form(action, form, obj)
+        if not form.is_valid():
+            messages.error(request, f"{chosen.label}: {form_errors(form)}")
+            return back
+        try:
+            text = chosen.run(request.user, obj, form.cleaned_data, clock.now())
+        except DomainError as exc:
+            messages.error(request, f"{chosen.label}: {exc.message}")
+        else:
+            messages.success(request, text)
+        return back
