@@ -1,8 +1,11 @@
+"""The dashboards' one template-tag library (`{% load fd %}`): how figures read on a page."""
+
 from __future__ import annotations
 
 from django import template
 
 from financing.dashboard.tables import display
+from financing.money import format_amount
 
 register = template.Library()
 
@@ -11,3 +14,9 @@ register = template.Library()
 def join_if_list(value):
     """Lists as "a, b"; everything else as the tables show it (UTC times, plain decimals)."""
     return display(value)
+
+
+@register.filter
+def amt(value) -> str:
+    """An exact decimal without exponent or trailing zeros."""
+    return format_amount(value)
