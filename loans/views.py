@@ -8,12 +8,13 @@ from django import forms
 from django.contrib import messages
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
-from django.views import View
 from django.views.generic import FormView, TemplateView
 
 from financing import clock
 from financing.accounts.mixins import CapabilityRequiredMixin
 from financing.accounts.roles import can
+from financing.dashboard.actions import Action, ActionView, available_actions
+from financing.dashboard.display import amount, apply_domain_error, pct
 from financing.dashboard.tables import Column, TablePageView
 from financing.errors import DomainError
 from financing.money import format_amount, quantize_to_asset
@@ -46,20 +47,6 @@ STATUS_TONE = {
     LoanStatus.CLOSED: "neutral",
     LoanStatus.REJECTED: "neutral",
 }
-
-
-def amount(value, asset: Asset) -> str:
-    """An amount at the asset's precision without trailing zeros, with its asset."""
-    if value is None:
-        return ""
-    return f"{format_amount(quantize_to_asset(value, asset.decimals))} {asset.symbol}"
-
-
-def pct(value) -> str:
-    if value is None:
-        return ""
-    text = format_amount(value * 100)
-    return f"{text}%"
 
 
 class LoanPageFilter(django_filters.FilterSet):
@@ -233,17 +220,6 @@ class LoanBookForm(forms.Form):
     )
 
 
-def _apply_domain_error(form: forms.Form, exc: DomainError) -> None:
-    placed = False
-    for field, msgs in (exc.errors or {}).items():
-        target = field if field in form.fields else None
-        for msg in msgs:
-            form.add_error(target, msg)
-            placed = True
-    if not placed:
-        form.add_error(None, exc.message)
-
-
 class LoanBookFormView(CapabilityRequiredMixin, FormView):
     capability = "loans.book"
     template_name = "loans/book_form.html"
@@ -287,7 +263,7 @@ class LoanBookFormView(CapabilityRequiredMixin, FormView):
                 reason=d["reason"],
             )
         except DomainError as exc:
-            _apply_domain_error(form, exc)
+            apply_domain_error(form, exc)
             return self.form_invalid(form)
         messages.success(
             self.request,
@@ -382,44 +358,55 @@ def _do_close(user, loan, d, now):
     return "Loan closed."
 
 
+def _in(*statuses):
+    def applies(loan, user) -> bool:
+        return loan.status in statuses
+
+    return applies
+
+
+def _recallable(loan, user) -> bool:
+    return loan.status == LoanStatus.ACTIVE and loan.term == Term.OPEN
+
+
 ACTIONS = {
-    "rate-change": (
-        RateChangeForm,
-        "loans.rate_change",
-        "Change rate",
-        LIVE_STATUSES,
-        _do_rate_change,
+    "rate-change": Action(
+        RateChangeForm, "loans.rate_change", "Change rate", _do_rate_change, _in(*LIVE_STATUSES)
     ),
-    "repayment": (RepaymentForm, "loans.service", "Record repayment", LIVE_STATUSES, _do_repay),
-    "settlement": (SettlementForm, "loans.service", "Settle interest", LIVE_STATUSES, _do_settle),
-    "recall": (RecallForm, "loans.service", "Recall", (LoanStatus.ACTIVE,), _do_recall),
-    "default": (
+    "repayment": Action(
+        RepaymentForm, "loans.service", "Record repayment", _do_repay, _in(*LIVE_STATUSES)
+    ),
+    "settlement": Action(
+        SettlementForm, "loans.service", "Settle interest", _do_settle, _in(*LIVE_STATUSES)
+    ),
+    "recall": Action(RecallForm, "loans.service", "Recall", _do_recall, _recallable),
+    "default": Action(
         ReasonForm,
         "loans.default",
         "Mark in default",
-        (LoanStatus.ACTIVE, LoanStatus.RECALLED),
         _do_default,
+        _in(LoanStatus.ACTIVE, LoanStatus.RECALLED),
     ),
-    "liquidation": (
+    "liquidation": Action(
         LiquidationForm,
         "loans.service",
         "Record liquidation",
-        (LoanStatus.DEFAULTED,),
         _do_liquidate,
+        _in(LoanStatus.DEFAULTED),
     ),
-    "write-off": (
+    "write-off": Action(
         ReasonForm,
         "loans.write_off",
         "Request write-off",
-        (LoanStatus.DEFAULTED, LoanStatus.LIQUIDATED),
         _do_write_off,
+        _in(LoanStatus.DEFAULTED, LoanStatus.LIQUIDATED),
     ),
-    "close": (
+    "close": Action(
         OptionalReasonForm,
         "loans.service",
         "Close",
-        (LoanStatus.ACTIVE, LoanStatus.RECALLED, LoanStatus.LIQUIDATED, LoanStatus.WRITTEN_OFF),
         _do_close,
+        _in(LoanStatus.ACTIVE, LoanStatus.RECALLED, LoanStatus.LIQUIDATED, LoanStatus.WRITTEN_OFF),
     ),
 }
 
@@ -442,15 +429,9 @@ class LoanDetailView(CapabilityRequiredMixin, TemplateView):
             chart["daily"].append(str(row["amount"]))
             chart["cumulative"].append(str(running))
         user = self.request.user
-        actions = []
-        for name, (form_cls, cap, label, statuses, _fn) in ACTIONS.items():
-            if loan.status in statuses and can(user, cap):
-                if name == "recall" and loan.term != Term.OPEN:
-                    continue
-                initial = {"date": today, "effective_date": today}
-                actions.append(
-                    {"name": name, "label": label, "form": form_cls(initial=initial, prefix=name)}
-                )
+        actions = available_actions(
+            ACTIONS, loan, user, initial={"date": today, "effective_date": today}
+        )
         ctx.update(
             loan=loan,
             bal=bal,
@@ -493,27 +474,12 @@ class LoanDetailView(CapabilityRequiredMixin, TemplateView):
         return ctx
 
 
-class LoanActionView(CapabilityRequiredMixin, View):
+class LoanActionView(ActionView):
     capability = "loans.view"
+    actions = ACTIONS
 
-    def post(self, request, pk: int, action: str):
-        loan = get_object_or_404(Loan.objects.select_related("asset"), pk=pk)
-        if action not in ACTIONS:
-            messages.error(request, "Unknown action.")
-            return redirect("loans:detail", pk)
-        form_cls, cap, label, _statuses, fn = ACTIONS[action]
-        if not can(request.user, cap):
-            messages.error(request, f"Your role does not allow: {label.lower()}.")
-            return redirect("loans:detail", pk)
-        form = form_cls(request.POST, prefix=action)
-        if not form.is_valid():
-            errors = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
-            messages.error(request, f"{label}: {errors}")
-            return redirect("loans:detail", pk)
-        try:
-            text = fn(request.user, loan, form.cleaned_data, clock.now())
-        except DomainError as exc:
-            messages.error(request, f"{label}: {exc.message}")
-        else:
-            messages.success(request, text)
-        return redirect("loans:detail", pk)
+    def get_object(self, pk: int):
+        return get_object_or_404(Loan.objects.select_related("asset"), pk=pk)
+
+    def back_url(self, obj) -> str:
+        return reverse("loans:detail", args=[obj.pk])

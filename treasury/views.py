@@ -7,14 +7,11 @@ from datetime import datetime
 
 import django_filters
 from django import forms
-from django.contrib import messages
-from django.shortcuts import redirect
 from django.urls import reverse
-from django.views import View
 
 from financing import clock
-from financing.accounts.mixins import CapabilityRequiredMixin
 from financing.accounts.roles import can
+from financing.dashboard.actions import Action, ActionView
 from financing.dashboard.tables import Column, TablePageView
 from financing.errors import DomainError
 from financing.money import format_amount
@@ -42,10 +39,6 @@ def age_tone(as_of: datetime | None, now: datetime) -> str:
         return "neutral"
     hours = (now - as_of).total_seconds() / 3600
     return "ok" if hours <= 24 else ("warn" if hours <= 72 else "bad")
-
-
-def _errors(form) -> str:
-    return "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
 
 
 # ---------------------------------------------------------------- forms
@@ -293,85 +286,82 @@ class BufferListView(TablePageView):
 # ---------------------------------------------------------------- actions
 
 
-class _Action(CapabilityRequiredMixin, View):
+class _TreasuryAction(ActionView):
+    """A treasury form (open an account, record or import balances, set a buffer): back to
+    the page it was posted from (the buffers page, or the accounts page)."""
+
     capability = MANAGE
-    form_class: type[forms.Form]
-    prefix = ""
-    what = ""
-    back = "treasury:accounts"
 
-    def post(self, request):
-        form = self.form_class(request.POST, request.FILES, prefix=self.prefix)
-        back = request.POST.get("next") or ""
-        target = back if back in (reverse("treasury:buffers"),) else reverse(self.back)
-        if not form.is_valid():
-            messages.error(request, f"{self.what}: {_errors(form)}")
-            return redirect(target)
-        try:
-            text = self.act(request, form.cleaned_data, clock.now())
-        except DomainError as exc:
-            detail = exc.message
-            if len(exc.errors.get("file", [])) > 1:
-                detail = " ".join(exc.errors["file"])
-            messages.error(request, f"{self.what}: {detail}")
-        else:
-            messages.success(request, text)
-        return redirect(target)
+    def back_url(self, obj) -> str:
+        back = self.request.POST.get("next") or ""
+        return back if back in (reverse("treasury:buffers"),) else reverse("treasury:accounts")
+
+    def error_text(self, exc: DomainError) -> str:
+        # A file's rows are each named: say all of them.
+        if len(exc.errors.get("file", [])) > 1:
+            return " ".join(exc.errors["file"])
+        return exc.message
 
 
-class AccountAddView(_Action):
-    form_class, prefix, what = AccountForm, "acct", "New account"
-
-    def act(self, request, d, now):
-        a = services.treasury_account_create(
-            actor=request.user,
-            venue=Venue.objects.get(code=d["venue"]),
-            asset=Asset.objects.get(symbol=d["asset"]),
-            purpose=d["purpose"],
-            name=d["name"],
-            now=now,
-        )
-        return f"Account {a.asset.symbol} at {a.venue.code} ({a.purpose}) opened."
+def _account_add(user, obj, d, now) -> str:
+    a = services.treasury_account_create(
+        actor=user,
+        venue=Venue.objects.get(code=d["venue"]),
+        asset=Asset.objects.get(symbol=d["asset"]),
+        purpose=d["purpose"],
+        name=d["name"],
+        now=now,
+    )
+    return f"Account {a.asset.symbol} at {a.venue.code} ({a.purpose}) opened."
 
 
-class BalanceRecordView(_Action):
-    form_class, prefix, what = BalanceForm, "bal", "Balance"
-
-    def act(self, request, d, now):
-        account = TreasuryAccount.objects.select_related("asset", "venue").get(pk=d["account"])
-        s = services.balance_record(
-            actor=request.user,
-            account=account,
-            amount=d["amount"],
-            as_of=d["as_of"],
-            now=now,
-            source="manual",
-        )
-        return f"Balance of {format_amount(s.amount)} {account.asset.symbol} recorded."
+class AccountAddView(_TreasuryAction):
+    action_name = "acct"
+    actions = {"acct": Action(AccountForm, MANAGE, "New account", _account_add, prefix="acct")}
 
 
-class BalanceImportView(_Action):
-    form_class, prefix, what = ImportForm, "imp", "Import"
+def _balance_record(user, obj, d, now) -> str:
+    account = TreasuryAccount.objects.select_related("asset", "venue").get(pk=d["account"])
+    s = services.balance_record(
+        actor=user,
+        account=account,
+        amount=d["amount"],
+        as_of=d["as_of"],
+        now=now,
+        source="manual",
+    )
+    return f"Balance of {format_amount(s.amount)} {account.asset.symbol} recorded."
 
-    def act(self, request, d, now):
-        upload = d["file"]
-        result = services.balances_import(
-            actor=request.user, file_obj=upload, filename=upload.name or "", now=now
-        )
-        return (
-            f"Imported {result['stored']} balance(s); "
-            f"{result['duplicates']} already stored were skipped."
-        )
+
+class BalanceRecordView(_TreasuryAction):
+    action_name = "bal"
+    actions = {"bal": Action(BalanceForm, MANAGE, "Balance", _balance_record, prefix="bal")}
 
 
-class BufferSetView(_Action):
-    form_class, prefix, what = BufferForm, "buf", "Buffer"
+def _balance_import(user, obj, d, now) -> str:
+    upload = d["file"]
+    result = services.balances_import(
+        actor=user, file_obj=upload, filename=upload.name or "", now=now
+    )
+    return (
+        f"Imported {result['stored']} balance(s); "
+        f"{result['duplicates']} already stored were skipped."
+    )
 
-    def act(self, request, d, now):
-        asset = Asset.objects.get(symbol=d["asset"])
-        venue = Venue.objects.get(code=d["venue"]) if d["venue"] else None
-        services.buffer_level_set(
-            actor=request.user, asset=asset, venue=venue, minimum=d["minimum"], now=now
-        )
-        scope = venue.code if venue else "all venues"
-        return f"Buffer for {asset.symbol} ({scope}) set to {format_amount(d['minimum'])}."
+
+class BalanceImportView(_TreasuryAction):
+    action_name = "imp"
+    actions = {"imp": Action(ImportForm, MANAGE, "Import", _balance_import, prefix="imp")}
+
+
+def _buffer_set(user, obj, d, now) -> str:
+    asset = Asset.objects.get(symbol=d["asset"])
+    venue = Venue.objects.get(code=d["venue"]) if d["venue"] else None
+    services.buffer_level_set(actor=user, asset=asset, venue=venue, minimum=d["minimum"], now=now)
+    scope = venue.code if venue else "all venues"
+    return f"Buffer for {asset.symbol} ({scope}) set to {format_amount(d['minimum'])}."
+
+
+class BufferSetView(_TreasuryAction):
+    action_name = "buf"
+    actions = {"buf": Action(BufferForm, MANAGE, "Buffer", _buffer_set, prefix="buf")}

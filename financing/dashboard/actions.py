@@ -38,6 +38,8 @@ class Action:
     run: Callable[[Any, Any, dict, Any], str]
     #: Whether the action applies to the object as it stands (its status, its terms).
     applies: Callable[[Any, Any], bool] = _always
+    #: The form's field prefix on the page (default: the action's name).
+    prefix: str = ""
 
 
 def available_actions(
@@ -49,7 +51,7 @@ def available_actions(
     for name, action in actions.items():
         if not action.applies(obj, user) or not can(user, action.capability):
             continue
-        form = action.form(initial=initial or {}, prefix=name)
+        form = action.form(initial=initial or {}, prefix=action.prefix or name)
         if prepare is not None:
             prepare(name, form, obj)
         shown.append({"name": name, "label": action.label, "form": form})
@@ -58,10 +60,13 @@ def available_actions(
 
 class ActionView(CapabilityRequiredMixin, View):
     """POST .../<pk>/<action>/ runs one entry of `actions` on the object and goes back to its
-    page. Subclasses name `capability` (to reach the view), `actions`, and implement
-    `get_object(pk)` and `back_url(obj)`; `prepare_form` adjusts a bound form if needed."""
+    page; a page-level action (a form that creates something) has no pk, and a view that serves
+    one action names it in `action_name`. Subclasses name `capability` (to reach the view) and
+    `actions`, and implement `back_url(obj)` (and `get_object(pk)` when there is one);
+    `prepare_form` adjusts a bound form, `error_text` words a service's refusal."""
 
     actions: dict[str, Action] = {}
+    action_name: str = ""
 
     def get_object(self, pk: int):
         raise ImproperlyConfigured(f"{type(self).__name__} must define get_object(pk).")
@@ -72,24 +77,28 @@ class ActionView(CapabilityRequiredMixin, View):
     def prepare_form(self, name: str, form: forms.Form, obj) -> None:
         return None
 
-    def post(self, request, pk: int, action: str):
-        obj = self.get_object(pk)
+    def error_text(self, exc: DomainError) -> str:
+        return exc.message
+
+    def post(self, request, pk: int | None = None, action: str | None = None):
+        obj = None if pk is None else self.get_object(pk)
         back = redirect(self.back_url(obj))
-        chosen = self.actions.get(action)
+        name = action or self.action_name
+        chosen = self.actions.get(name)
         if chosen is None:
             messages.error(request, "Unknown action.")
             return back
         if not can(request.user, chosen.capability):
             raise PermissionDenied(f"Your role does not allow: {chosen.label.lower()}.")
-        form = chosen.form(request.POST, prefix=action)
-        self.prepare_form(action, form, obj)
+        form = chosen.form(request.POST, request.FILES, prefix=chosen.prefix or name)
+        self.prepare_form(name, form, obj)
         if not form.is_valid():
             messages.error(request, f"{chosen.label}: {form_errors(form)}")
             return back
         try:
             text = chosen.run(request.user, obj, form.cleaned_data, clock.now())
         except DomainError as exc:
-            messages.error(request, f"{chosen.label}: {exc.message}")
+            messages.error(request, f"{chosen.label}: {self.error_text(exc)}")
         else:
             messages.success(request, text)
         return back
