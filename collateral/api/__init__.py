@@ -1,5 +1,6 @@
-"""Prices, haircuts, margin policies, collateral and margin calls over REST (api.md, Prices,
-collateral and margin), stress tests and concentration limits: validate, call one service or selector, serialize."""
+"""Prices, haircuts, margin policies, collateral, margin calls, stress tests and concentration
+limits over REST (api.md, Prices, collateral and margin): validate, call one service or
+selector, serialize."""
 
 from collateral.api._common import (  # noqa: F401
     MAX_PRICES_PER_POST,
