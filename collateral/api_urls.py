@@ -1,4 +1,4 @@
-from django.urls import include, path
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
 from collateral import api
@@ -12,6 +12,9 @@ router.register("collateral/positions", api.PositionViewSet, basename="position"
 router.register("collateral/movements", api.MovementViewSet, basename="movement")
 router.register("margin-calls", api.MarginCallViewSet, basename="margin-call")
 router.register("revaluation-runs", api.RevaluationRunViewSet, basename="revaluation-run")
+router.register("stress-tests", api.StressRunViewSet, basename="stress-test")
+router.register("stress-scenarios", api.StressScenarioViewSet, basename="stress-scenario")
+router.register("limits", api.LimitViewSet, basename="limit")
 
 urlpatterns = [
     path(
@@ -28,6 +31,5 @@ urlpatterns = [
         api.PooledCollateralView.as_view(),
         name="pooled-collateral",
     ),
-    path("", include("collateral.risk_api_urls")),
     *router.urls,
 ]

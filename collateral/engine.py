@@ -23,7 +23,6 @@ index holds even if they did. Each figure is rounded once to 18 places, half-eve
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -32,7 +31,9 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import connection, transaction
 
+from collateral.alerts import alerts_for_run
 from collateral.models import RevaluationRun
+from collateral.results import RunResult
 from financing.jobs.services import xact_advisory_lock
 from loans.accrual import half_even_sql
 
@@ -548,20 +549,6 @@ NOTICE_TEXT = {
 }
 
 
-@dataclass
-class RunResult:
-    run: RevaluationRun
-    opened: list[tuple]
-    met: list[tuple]
-    escalated: list[tuple]
-    liquidation: list[tuple]
-    warnings: list[tuple]
-    stale_assets: list[str]
-    fresh_assets: list[str]
-    stale_blocked: int = 0
-    recovered: list[int] = dataclasses.field(default_factory=list)
-
-
 def _params(now: datetime, scope: Scope, run_id: int | None = None) -> dict:
     d = house_defaults()
     p = {
@@ -621,8 +608,6 @@ def build_valuations(
 
 def revalue(*, now: datetime, scope: Scope | None = None, trigger: str = "manual") -> RunResult:
     """Value the loans in scope and run the margin check. See the module docstring."""
-    from collateral import margin  # notices and alerts (Python side of the check)
-
     scope = scope or Scope()
     started = time.perf_counter()
     steps: dict[str, float] = {}
@@ -730,7 +715,7 @@ def revalue(*, now: datetime, scope: Scope | None = None, trigger: str = "manual
             recovered=recovered,
         )
         t = time.perf_counter()
-        margin.alerts_for_run(result, now=now)
+        alerts_for_run(result, now=now)
         steps["alerts"] = round(time.perf_counter() - t, 4)
         run.loans_valued = valued
         run.loans_stale = stale_count

@@ -27,6 +27,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.urls import NoReverseMatch, reverse
 
+from collateral.alerts import limit_breach_severity
 from collateral.models import TENOR_BUCKETS, ConcentrationLimit, LimitKind
 from financing.accounts.roles import can
 from financing.alerts.models import LIVE_STATUSES, Alert
@@ -363,7 +364,7 @@ def limits_check(*, now: datetime) -> dict[str, int]:
             wanted[key] = AlertSpec(
                 kind=ALERT_KIND,
                 title=title,
-                severity="critical" if hard else "warning",
+                severity=limit_breach_severity(hard=hard),
                 body=body,
                 subject_type="concentration_limit",
                 subject_id=str(u["id"]),

@@ -1,5 +1,6 @@
-"""Margin calls: the alerts each run raises, and what people do with a call (escalate,
-liquidate). The engine (collateral/engine.py) opens, moves and closes calls set-based."""
+"""Margin calls: what people do with a call (escalate, liquidate) and what follows a call met
+outside a revaluation. The engine (collateral/engine.py) opens, moves and closes calls
+set-based; the alerts of both live in collateral/alerts.py."""
 
 from __future__ import annotations
 
@@ -8,13 +9,8 @@ from decimal import ROUND_DOWN, ROUND_UP, Decimal
 
 from django.db import transaction
 
-from collateral.engine import (
-    CALLABLE_STATUSES,
-    REVALUATION_LOCK,
-    RunResult,
-    Scope,
-    revalue,
-)
+from collateral.alerts import call_alert, call_alerts_resolve, ltv_text
+from collateral.engine import CALLABLE_STATUSES, REVALUATION_LOCK, Scope, revalue
 from collateral.models import (
     CollateralMovement,
     CollateralPosition,
@@ -28,128 +24,12 @@ from collateral.models import (
     RevaluationRun,
 )
 from financing.accounts.roles import can
-from financing.alerts.services import AlertSpec, alerts_raise_many, alerts_resolve
+from financing.alerts.services import alerts_raise_many
 from financing.errors import Conflict, Forbidden, InvalidInput
 from financing.jobs.services import xact_advisory_lock
 from financing.money import quantize_intermediate
 from loans.models import Loan
-
-SEVERITY = {
-    "margin_warning": "warning",
-    "margin_call": "warning",
-    "margin_escalation": "critical",
-    "margin_liquidation": "critical",
-    "stale_price": "warning",
-    "limit_breach": "warning",
-}
-
-
-def _pct(v) -> str:
-    return "n/a (no collateral)" if v is None else f"{Decimal(v) * 100:.2f}%"
-
-
-def alerts_for_run(result: RunResult, *, now: datetime) -> None:
-    """Raise one alert per call opened, escalated or moved to liquidation, per loan crossing
-    its warning level, and per asset priced stale; resolve the alerts of calls met and of
-    assets priced fresh again. Rows only: delivery happens after commit."""
-    call_ids = [r[0] for r in result.opened + result.escalated + result.liquidation]
-    loan_ids = {r[1] for r in result.opened + result.escalated + result.liquidation}
-    loan_ids |= {r[0] for r in result.warnings}
-    # Plain tuples, not model instances: a sharp move can call thousands of loans at once.
-    loans = {
-        pk: (f"L{pk}", direction, outstanding, symbol, code)
-        for pk, direction, outstanding, symbol, code in Loan.objects.filter(
-            pk__in=loan_ids
-        ).values_list(
-            "pk", "direction", "outstanding_principal", "asset__symbol", "counterparty__code"
-        )
-    }
-    calls = {
-        pk: (side, top_up, deadline)
-        for pk, side, top_up, deadline in MarginCall.objects.filter(pk__in=call_ids).values_list(
-            "pk", "side", "current_top_up_usd", "deadline"
-        )
-    }
-    specs: list[AlertSpec] = []
-
-    def call_spec(kind: str, call_id: int, loan_id: int, ltv, title: str) -> AlertSpec:
-        ref, direction, outstanding, symbol, code = loans[loan_id]
-        side, top_up, deadline = calls[call_id]
-        on = "on the firm by " if side == MarginCallSide.ON_FIRM else "on "
-        return AlertSpec(
-            kind=kind,
-            severity=SEVERITY[kind],
-            title=f"{title}: {ref} {on}{code}, LTV {_pct(ltv)}",
-            body=(
-                f"Margin call MC{call_id} on {ref} ({direction} {outstanding.normalize():f} "
-                f"{symbol}, {code}). LTV {_pct(ltv)}; top-up to the initial LTV: USD "
-                f"{top_up:,.2f} after haircuts; deadline {deadline:%Y-%m-%d %H:%M} UTC."
-            ),
-            subject_type="margin_call",
-            subject_id=str(call_id),
-            subject_url=f"/risk/margin-calls/{call_id}/",
-            dedupe_key=f"{kind}:{call_id}",
-            data={"loan": loan_id, "call": call_id, "ltv": None if ltv is None else str(ltv)},
-        )
-
-    for call_id, loan_id, status, ltv in result.opened:
-        if status == MarginCallStatus.LIQUIDATION:
-            specs.append(call_spec("margin_liquidation", call_id, loan_id, ltv, "Liquidation"))
-        else:
-            specs.append(call_spec("margin_call", call_id, loan_id, ltv, "Margin call"))
-    for call_id, loan_id, ltv in result.escalated:
-        specs.append(call_spec("margin_escalation", call_id, loan_id, ltv, "Call past deadline"))
-    for call_id, loan_id, ltv in result.liquidation:
-        specs.append(call_spec("margin_liquidation", call_id, loan_id, ltv, "Liquidation"))
-    for loan_id, ltv, warning_ltv, call_ltv in result.warnings:
-        ref, direction, _outstanding, symbol, code = loans[loan_id]
-        specs.append(
-            AlertSpec(
-                kind="margin_warning",
-                severity="warning",
-                title=f"LTV warning: {ref} {code} at {_pct(ltv)}",
-                body=(
-                    f"{ref} ({direction} {symbol}, {code}) reached its warning level "
-                    f"{_pct(warning_ltv)}; a margin call opens at {_pct(call_ltv)}."
-                ),
-                subject_type="loan",
-                subject_id=str(loan_id),
-                subject_url=f"/risk/loans/{loan_id}/",
-                dedupe_key=f"margin_warning:{loan_id}",
-                data={"loan": loan_id, "ltv": str(ltv)},
-            )
-        )
-    for symbol in result.stale_assets:
-        specs.append(
-            AlertSpec(
-                kind="stale_price",
-                severity="warning",
-                title=f"Stale price: {symbol}",
-                body=(
-                    f"No {symbol} price newer than the staleness limit. Valuations using it are "
-                    f"flagged stale and no margin call is issued on them until a fresh price "
-                    f"arrives ({result.stale_blocked} loan(s) at or above their call level are "
-                    f"waiting in this run)."
-                ),
-                subject_type="asset",
-                subject_id=symbol,
-                subject_url="/risk/prices/",
-                dedupe_key=f"stale_price:{symbol}",
-                data={"asset": symbol, "blocked_calls": result.stale_blocked},
-            )
-        )
-    if specs:
-        alerts_raise_many(specs, now=now)
-    for call_id, _loan_id, _ltv in result.met:
-        for kind in ("margin_call", "margin_escalation", "margin_liquidation"):
-            alerts_resolve(dedupe_key=f"{kind}:{call_id}", now=now, note="margin call met")
-    for loan_id in result.recovered:
-        alerts_resolve(
-            dedupe_key=f"margin_warning:{loan_id}", now=now, note="LTV back below the warning level"
-        )
-    for symbol in result.fresh_assets:
-        alerts_resolve(dedupe_key=f"stale_price:{symbol}", now=now, note="fresh price received")
-
+from loans.services import loan_repay
 
 # ---------------------------------------------------------------- actions on a call
 
@@ -184,15 +64,11 @@ def margin_call_escalate(*, actor, call: MarginCall, now: datetime, reason: str)
         _notice(call, "escalation", now)
         alerts_raise_many(
             [
-                AlertSpec(
-                    kind="margin_escalation",
-                    severity="critical",
+                call_alert(
+                    "margin_escalation",
+                    call.pk,
                     title=f"Call escalated: MC{call.pk} on {call.loan.reference}",
                     body=reason,
-                    subject_type="margin_call",
-                    subject_id=str(call.pk),
-                    subject_url=f"/risk/margin-calls/{call.pk}/",
-                    dedupe_key=f"margin_escalation:{call.pk}",
                 )
             ],
             now=now,
@@ -204,8 +80,7 @@ def margin_call_escalate(*, actor, call: MarginCall, now: datetime, reason: str)
 def call_met_after(call: MarginCall, *, now: datetime) -> None:
     """What follows a call met outside a revaluation: its notice, its alerts resolved."""
     _notice(call, "met", now)
-    for kind in ("margin_call", "margin_escalation", "margin_liquidation"):
-        alerts_resolve(dedupe_key=f"{kind}:{call.pk}", now=now, note="margin call met")
+    call_alerts_resolve(call.pk, now=now, note="margin call met")
 
 
 def margin_calls_escalate_due(*, now: datetime) -> int:
@@ -240,17 +115,13 @@ def margin_calls_escalate_due(*, now: datetime) -> int:
             call.status = MarginCallStatus.ESCALATED
             _notice(call, "escalation", now)
             specs.append(
-                AlertSpec(
-                    kind="margin_escalation",
-                    severity="critical",
+                call_alert(
+                    "margin_escalation",
+                    call.pk,
                     title=f"Call past deadline: MC{call.pk} on {call.loan.reference} "
-                    f"{call.loan.counterparty.code}, LTV {_pct(call.current_ltv)}",
+                    f"{call.loan.counterparty.code}, LTV {ltv_text(call.current_ltv)}",
                     body=f"Deadline {call.deadline:%Y-%m-%d %H:%M} UTC passed; USD "
                     f"{call.current_top_up_usd:,.2f} of collateral value still required.",
-                    subject_type="margin_call",
-                    subject_id=str(call.pk),
-                    subject_url=f"/risk/margin-calls/{call.pk}/",
-                    dedupe_key=f"margin_escalation:{call.pk}",
                 )
             )
         if specs:
@@ -265,7 +136,7 @@ def _notice(call: MarginCall, kind: str, now: datetime, body: str | None = None)
     loan = Loan.objects.select_related("counterparty", "asset").get(pk=call.loan_id)
     text = body or (
         f"Margin call MC{call.pk} on loan {loan.reference} ({loan.asset.symbol}): "
-        f"{MarginCallNotice.Kind(kind).label.lower()}. LTV {_pct(call.current_ltv)}; collateral "
+        f"{MarginCallNotice.Kind(kind).label.lower()}. LTV {ltv_text(call.current_ltv)}; collateral "
         f"worth USD {call.current_top_up_usd:.2f} after haircuts is required."
     )
     MarginCallNotice.objects.get_or_create(
@@ -318,8 +189,6 @@ def margin_call_liquidate(
     the proceeds to the loan's principal and records what is returned (the part of the proceeds
     below one unit of the loan asset, or what exceeds the principal). Accrued interest stays
     accrued and settles as usual."""
-    from loans.services import loan_repay
-
     if not can(actor, "margin.act"):
         raise Forbidden("Your role may not act on margin calls.")
     if sale_price_usd is not None and (
@@ -461,7 +330,7 @@ def margin_call_liquidate(
             f"{pos.asset.symbol} at USD {sale} for USD {proceeds_usd:,.2f}; applied "
             f"{applied_principal} {loan.asset.symbol} to principal; returned "
             f"{surplus_loan} {loan.asset.symbol} (USD {surplus_usd:,.2f}). "
-            f"LTV {_pct(v.ltv)} -> {_pct(liquidation.ltv_after)}."
+            f"LTV {ltv_text(v.ltv)} -> {ltv_text(liquidation.ltv_after)}."
         )
         MarginCallEvent.objects.create(
             call=call,
@@ -487,8 +356,7 @@ def margin_call_liquidate(
         call.refresh_from_db()
         _statement(call, liquidation, text, now)
         if done:
-            for kind in ("margin_call", "margin_escalation", "margin_liquidation"):
-                alerts_resolve(dedupe_key=f"{kind}:{call.pk}", now=now, note=text[:300])
+            call_alerts_resolve(call.pk, now=now, note=text[:300])
     return liquidation
 
 

@@ -40,5 +40,9 @@ register_nav(NavItem("Risk", "Collateral", "collateral:positions", "collateral.v
 register_nav(NavItem("Risk", "Prices", "collateral:prices", "prices.view", order=40))
 register_nav(NavItem("Risk", "Haircuts", "collateral:haircuts", "collateral.view", order=50))
 register_nav(NavItem("Risk", "Margin policies", "collateral:policies", "collateral.view", order=60))
+register_nav(NavItem("Risk", "Stress tests", "collateral:stress", "collateral.view", order=70))
+register_nav(
+    NavItem("Risk", "Concentration limits", "collateral:limits", "collateral.view", order=80)
+)
 register_tile(Tile("collateral.calls", "Margin calls", "collateral.view", _open_calls, order=30))
 register_tile(Tile("collateral.prices", "Prices", "prices.view", _stale_prices, order=31))

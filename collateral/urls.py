@@ -1,4 +1,4 @@
-from django.urls import include, path
+from django.urls import path
 
 from collateral import views
 
@@ -36,5 +36,7 @@ urlpatterns = [
     path("haircuts/set/", views.HaircutSetView.as_view(), name="haircut-set"),
     path("policies/", views.PolicyListView.as_view(), name="policies"),
     path("policies/set/", views.PolicySetView.as_view(), name="policy-set"),
-    path("", include("collateral.risk_urls")),
+    path("stress/", views.StressView.as_view(), name="stress"),
+    path("stress/<int:pk>/", views.StressRunView.as_view(), name="stress-run"),
+    path("limits/", views.LimitsView.as_view(), name="limits"),
 ]

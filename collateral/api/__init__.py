@@ -1,5 +1,6 @@
-"""Prices, haircuts, margin policies, collateral and margin calls over REST (api.md, Prices,
-collateral and margin): validate, call one service or selector, serialize."""
+"""Prices, haircuts, margin policies, collateral, margin calls, stress tests and concentration
+limits over REST (api.md, Prices, collateral and margin): validate, call one service or
+selector, serialize."""
 
 from collateral.api._common import (  # noqa: F401
     MAX_PRICES_PER_POST,
@@ -24,6 +25,13 @@ from collateral.api.config import (  # noqa: F401
     PolicyInSerializer,
     PolicySerializer,
 )
+from collateral.api.limits import (  # noqa: F401
+    LimitFilter,
+    LimitInSerializer,
+    LimitSerializer,
+    LimitViewSet,
+    usage_body,
+)
 from collateral.api.positions import (  # noqa: F401
     LegSerializer,
     LoanCollateralView,
@@ -46,4 +54,14 @@ from collateral.api.prices import (  # noqa: F401
     PriceInSerializer,
     PriceSerializer,
     PriceViewSet,
+)
+from collateral.api.stress import (  # noqa: F401
+    ScenarioInSerializer,
+    ScenarioSerializer,
+    StressRunDetailSerializer,
+    StressRunFilter,
+    StressRunInSerializer,
+    StressRunSerializer,
+    StressRunViewSet,
+    StressScenarioViewSet,
 )

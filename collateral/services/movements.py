@@ -10,6 +10,7 @@ from decimal import Decimal
 from django.db import connection, transaction
 
 from collateral.engine import REVALUATION_LOCK, VALUED_STATUSES, Scope, revalue
+from collateral.margin import call_met_after
 from collateral.models import (
     CollateralMovement,
     CollateralPosition,
@@ -219,8 +220,6 @@ def collateral_top_up(
                     ltv=v.ltv,
                     note="top-up restored the initial LTV",
                 )
-                from collateral.margin import call_met_after
-
                 call.refresh_from_db()
                 call_met_after(call, now=now)
     return movement

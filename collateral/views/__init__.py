@@ -1,5 +1,6 @@
 """Risk pages: the risk dashboard, margin calls and their actions, collateral by loan and by
-counterparty, prices with their age, haircuts and margin policies. Every action posts to a
+counterparty, prices with their age, haircuts and margin policies, stress tests and
+concentration limits. Every action posts to a
 view that calls the same service as the API."""
 
 from collateral.views._common import (  # noqa: F401
@@ -35,6 +36,13 @@ from collateral.views.dashboard import (  # noqa: F401
     RevalueNowView,
     RiskDashboardView,
 )
+from collateral.views.limits import (  # noqa: F401
+    STATUS_LABEL,
+    STATUS_TONE,
+    LimitFilterForm,
+    LimitForm,
+    LimitsView,
+)
 from collateral.views.positions import (  # noqa: F401
     LOAN_ACTIONS,
     CounterpartyCollateralActionView,
@@ -43,4 +51,13 @@ from collateral.views.positions import (  # noqa: F401
     LoanCollateralView,
     PositionFilter,
     PositionListView,
+)
+from collateral.views.stress import (  # noqa: F401
+    ShockForm,
+    StressResultFilterForm,
+    StressRunFilter,
+    StressRunView,
+    StressView,
+    shock_text,
+    shocks_text,
 )

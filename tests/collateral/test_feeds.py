@@ -16,7 +16,6 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import DatabaseError
 from django.test import override_settings
 
-from collateral import feeds
 from collateral.feeds import (
     FeedBatch,
     FileDropFeed,
@@ -25,6 +24,7 @@ from collateral.feeds import (
     feeds_from_settings,
     prices_pull,
 )
+from collateral.feeds import pull as feeds_pull
 from collateral.models import PriceSnapshot
 from financing.jobs.models import JobRun
 from financing.jobs.services import job_run
@@ -295,7 +295,7 @@ def test_a_failed_database_write_leaves_the_file_in_the_inbox(assets, inbox, pul
     def broken(**kwargs):
         raise DatabaseError("connection lost")
 
-    monkeypatch.setattr(feeds, "prices_record", broken)
+    monkeypatch.setattr(feeds_pull, "prices_record", broken)
     counts = pull(FileDropFeed(inbox))
     assert counts["errors"] == 1
     assert "p.json: not stored: DatabaseError: connection lost" in counts["error_detail"][0]
