@@ -1,4 +1,4 @@
-"""Risk pages: shared helpers (tones, percentages, USD) and the forms the actions post."""
+"""Risk pages: shared tones, the risk pages' percentage wording, and the forms the actions post."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collateral.models import (
     MarginCallStatus,
     PositionDirection,
 )
-from financing.money import format_amount
+from financing.dashboard import display
 from financing.refdata.models import Asset, Counterparty, Venue
 
 CALL_TONE = {
@@ -34,12 +34,10 @@ BAND_TONE = {
 }
 
 
-def pct(value) -> str:
-    return "no collateral" if value is None else f"{format_amount(value * 100, 2)}%"
-
-
-def usd(value) -> str:
-    return "" if value is None else f"{value:,.2f} USD"
+def pct(value, *, none: str = "no collateral") -> str:
+    """An LTV or a level as the risk pages show it: two places; a loan without collateral
+    valued has no LTV."""
+    return display.pct(value, places=2, none=none)
 
 
 def levels(v) -> str:
@@ -48,10 +46,6 @@ def levels(v) -> str:
         f"{name} {pct(getattr(v, f'{name}_ltv'))}"
         for name in ("release", "initial", "warning", "call", "liquidation")
     )
-
-
-def _errors(form) -> str:
-    return "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
 
 
 # ---------------------------------------------------------------- forms

@@ -7,10 +7,8 @@ from decimal import Decimal
 
 import django_filters
 from django import forms
-from django.contrib import messages
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from django.views import View
 from django.views.generic import TemplateView
 
 from collateral import margin, selectors, services
@@ -27,16 +25,13 @@ from collateral.views._common import (
     EscalateForm,
     LiquidateForm,
     MovementForm,
-    _errors,
     levels,
     pct,
-    usd,
 )
-from financing import clock
 from financing.accounts.mixins import CapabilityRequiredMixin
-from financing.accounts.roles import can
+from financing.dashboard.actions import Action, ActionView, available_actions
+from financing.dashboard.display import usd
 from financing.dashboard.tables import Column, TablePageView
-from financing.errors import DomainError
 from financing.money import format_amount
 from financing.refdata.models import Asset, Counterparty, Venue
 
@@ -106,10 +101,63 @@ class MarginCallListView(TablePageView):
         )
 
 
+def _top_up(user, call, d, now) -> str:
+    services.collateral_top_up(
+        actor=user,
+        loan=call.loan,
+        asset=Asset.objects.get(symbol=d["asset"]),
+        venue=Venue.objects.get(code=d["venue"]),
+        quantity=d["quantity"],
+        now=now,
+        reason=d["reason"] or f"top-up for MC{call.pk}",
+    )
+    call.refresh_from_db()
+    return (
+        f"Top-up recorded. The call is {call.get_status_display().lower()}; "
+        f"LTV {pct(call.current_ltv)}."
+    )
+
+
+def _escalate(user, call, d, now) -> str:
+    margin.margin_call_escalate(actor=user, call=call, now=now, reason=d["reason"])
+    return "Call escalated."
+
+
+def _liquidate(user, call, d, now) -> str:
+    position = CollateralPosition.objects.get(pk=d["position"]) if d["position"] else None
+    liq = margin.margin_call_liquidate(
+        actor=user,
+        call=call,
+        now=now,
+        position=position,
+        sale_price_usd=d["sale_price_usd"],
+        reason=d["reason"],
+    )
+    return (
+        f"Sold {format_amount(liq.quantity_sold)} for "
+        f"{usd(liq.proceeds_usd)}; LTV now {pct(liq.ltv_after)}."
+    )
+
+
+def _live(call, user) -> bool:
+    return not call.is_closed
+
+
+def _escalatable(call, user) -> bool:
+    return call.status == MarginCallStatus.OPEN
+
+
+def _liquidatable(call, user) -> bool:
+    return (
+        call.status in (MarginCallStatus.LIQUIDATION, MarginCallStatus.ESCALATED)
+        and call.side == MarginCallSide.ON_COUNTERPARTY
+    )
+
+
 CALL_ACTIONS = {
-    "top-up": (MovementForm, "collateral.move", "Record top-up"),
-    "escalate": (EscalateForm, "margin.act", "Escalate"),
-    "liquidate": (LiquidateForm, "margin.act", "Liquidate"),
+    "top-up": Action(MovementForm, "collateral.move", "Record top-up", _top_up, _live),
+    "escalate": Action(EscalateForm, "margin.act", "Escalate", _escalate, _escalatable),
+    "liquidate": Action(LiquidateForm, "margin.act", "Liquidate", _liquidate, _liquidatable),
 }
 
 
@@ -131,25 +179,17 @@ class MarginCallDetailView(CapabilityRequiredMixin, TemplateView):
             LoanMarginState.objects.filter(loan_id=call.loan_id).select_related("valuation").first()
         )
         positions = [p for p in selectors.positions_for_loan(call.loan) if p.loan_id]
-        actions = []
-        if not call.is_closed:
-            for name, (form_cls, cap, label) in CALL_ACTIONS.items():
-                if not can(user, cap):
-                    continue
-                if name == "escalate" and call.status != MarginCallStatus.OPEN:
-                    continue
-                if name == "liquidate" and (
-                    call.status not in (MarginCallStatus.LIQUIDATION, MarginCallStatus.ESCALATED)
-                    or call.side != MarginCallSide.ON_COUNTERPARTY
-                ):
-                    continue
-                form = form_cls(prefix=name)
-                if name == "liquidate":
-                    form.fields["position"].choices = [("", "largest holding")] + [
-                        (p.pk, f"{p.asset.symbol} at {p.venue.code}: {format_amount(p.quantity)}")
-                        for p in positions
-                    ]
-                actions.append({"name": name, "label": label, "form": form})
+
+        def holdings(name, form, call):
+            if name == "liquidate":
+                form.fields["position"].choices = [("", "largest holding")] + [
+                    (p.pk, f"{p.asset.symbol} at {p.venue.code}: {format_amount(p.quantity)}")
+                    for p in positions
+                ]
+
+        actions = (
+            [] if call.is_closed else available_actions(CALL_ACTIONS, call, user, prepare=holdings)
+        )
         ctx.update(
             call=call,
             tone=CALL_TONE[call.status],
@@ -176,67 +216,18 @@ class MarginCallDetailView(CapabilityRequiredMixin, TemplateView):
         return ctx
 
 
-class MarginCallActionView(CapabilityRequiredMixin, View):
+class MarginCallActionView(ActionView):
     capability = "collateral.view"
+    actions = CALL_ACTIONS
 
-    def post(self, request, pk: int, action: str):
-        call = get_object_or_404(MarginCall.objects.select_related("loan"), pk=pk)
-        if action not in CALL_ACTIONS:
-            messages.error(request, "Unknown action.")
-            return redirect("collateral:call", pk)
-        form_cls, cap, label = CALL_ACTIONS[action]
-        if not can(request.user, cap):
-            messages.error(request, f"Your role does not allow: {label.lower()}.")
-            return redirect("collateral:call", pk)
-        form = form_cls(request.POST, prefix=action)
-        if action == "liquidate":
+    def get_object(self, pk: int):
+        return get_object_or_404(MarginCall.objects.select_related("loan"), pk=pk)
+
+    def back_url(self, call) -> str:
+        return reverse("collateral:call", args=[call.pk])
+
+    def prepare_form(self, name, form, call) -> None:
+        if name == "liquidate":
             form.fields["position"].choices = [("", "")] + [
                 (p.pk, p.pk) for p in CollateralPosition.objects.filter(loan_id=call.loan_id)
             ]
-        if not form.is_valid():
-            messages.error(request, f"{label}: {_errors(form)}")
-            return redirect("collateral:call", pk)
-        d = form.cleaned_data
-        now = clock.now()
-        try:
-            if action == "top-up":
-                services.collateral_top_up(
-                    actor=request.user,
-                    loan=call.loan,
-                    asset=Asset.objects.get(symbol=d["asset"]),
-                    venue=Venue.objects.get(code=d["venue"]),
-                    quantity=d["quantity"],
-                    now=now,
-                    reason=d["reason"] or f"top-up for MC{call.pk}",
-                )
-                call.refresh_from_db()
-                text = (
-                    f"Top-up recorded. The call is {call.get_status_display().lower()}; "
-                    f"LTV {pct(call.current_ltv)}."
-                )
-            elif action == "escalate":
-                margin.margin_call_escalate(
-                    actor=request.user, call=call, now=now, reason=d["reason"]
-                )
-                text = "Call escalated."
-            else:
-                position = (
-                    CollateralPosition.objects.get(pk=d["position"]) if d["position"] else None
-                )
-                liq = margin.margin_call_liquidate(
-                    actor=request.user,
-                    call=call,
-                    now=now,
-                    position=position,
-                    sale_price_usd=d["sale_price_usd"],
-                    reason=d["reason"],
-                )
-                text = (
-                    f"Sold {format_amount(liq.quantity_sold)} for "
-                    f"{usd(liq.proceeds_usd)}; LTV now {pct(liq.ltv_after)}."
-                )
-        except DomainError as exc:
-            messages.error(request, f"{label}: {exc.message}")
-        else:
-            messages.success(request, text)
-        return redirect("collateral:call", pk)

@@ -19,13 +19,13 @@ from collateral.views._common import (
     HaircutForm,
     ManualPriceForm,
     PolicyForm,
-    _errors,
     _get,
     pct,
 )
 from financing import clock
 from financing.accounts.mixins import CapabilityRequiredMixin
 from financing.accounts.roles import can
+from financing.dashboard.display import form_errors
 from financing.dashboard.tables import Column, TablePageView
 from financing.errors import DomainError
 from financing.money import format_amount
@@ -87,7 +87,7 @@ class ManualPriceView(CapabilityRequiredMixin, View):
     def post(self, request):
         form = ManualPriceForm(request.POST, prefix="manual")
         if not form.is_valid():
-            messages.error(request, f"Manual price: {_errors(form)}")
+            messages.error(request, f"Manual price: {form_errors(form)}")
             return redirect("collateral:prices")
         d = form.cleaned_data
         try:
@@ -146,7 +146,7 @@ class HaircutSetView(CapabilityRequiredMixin, View):
     def post(self, request):
         form = HaircutForm(request.POST, prefix="hc")
         if not form.is_valid():
-            messages.error(request, f"Haircut: {_errors(form)}")
+            messages.error(request, f"Haircut: {form_errors(form)}")
             return redirect("collateral:haircuts")
         d = form.cleaned_data
         try:
@@ -217,7 +217,7 @@ class PolicySetView(CapabilityRequiredMixin, View):
     def post(self, request):
         form = PolicyForm(request.POST, prefix="pol")
         if not form.is_valid():
-            messages.error(request, f"Margin policy: {_errors(form)}")
+            messages.error(request, f"Margin policy: {form_errors(form)}")
             return redirect("collateral:policies")
         d = dict(form.cleaned_data)
         try:

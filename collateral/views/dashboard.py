@@ -16,11 +16,11 @@ from collateral.views._common import (
     BAND_TONE,
     CALL_TONE,
     pct,
-    usd,
 )
 from financing import clock
 from financing.accounts.mixins import CapabilityRequiredMixin
 from financing.accounts.roles import can
+from financing.dashboard.display import usd
 from financing.jobs.services import job_run
 
 # ---------------------------------------------------------------- risk dashboard

@@ -14,10 +14,11 @@ from django.utils.functional import cached_property
 
 from collateral import limits as limits_service
 from collateral.models import TENOR_BUCKETS, ConcentrationLimit, LimitKind
-from collateral.views._common import _errors
-from collateral.views._figures import _pct2, pct, usd
+from collateral.views._common import pct
+from collateral.views._figures import _pct2
 from financing import clock
 from financing.accounts.roles import can
+from financing.dashboard.display import form_errors, usd
 from financing.dashboard.tables import Column, TablePageView
 from financing.errors import DomainError
 from financing.refdata.models import Asset, Counterparty
@@ -215,5 +216,5 @@ class LimitsView(TablePageView):
                     "at the next limit check.",
                 )
                 return redirect("collateral:limits")
-        messages.error(request, f"Limit not set: {_errors(form)}")
+        messages.error(request, f"Limit not set: {form_errors(form)}")
         return self.render_to_response(self.get_context_data(limit_form=form), status=400)

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import django_filters
 from django import forms
-from django.contrib import messages
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from django.views import View
 from django.views.generic import TemplateView
 
 from collateral import selectors, services
@@ -25,15 +23,13 @@ from collateral.views._common import (
     MovementForm,
     PooledMovementForm,
     SubstitutionForm,
-    _errors,
     levels,
     pct,
 )
-from financing import clock
 from financing.accounts.mixins import CapabilityRequiredMixin
 from financing.accounts.roles import can
+from financing.dashboard.actions import Action, ActionView, available_actions
 from financing.dashboard.tables import Column, TablePageView
-from financing.errors import DomainError
 from financing.money import format_amount
 from financing.refdata.models import Asset, Counterparty, Venue
 from loans.models import LIVE_STATUSES, Loan
@@ -41,11 +37,58 @@ from loans.models import LIVE_STATUSES, Loan
 # ---------------------------------------------------------------- collateral by loan
 
 
+def _movement(user, target: dict, d, now) -> dict:
+    return {
+        "actor": user,
+        **target,
+        "asset": Asset.objects.get(symbol=d["asset"]),
+        "venue": Venue.objects.get(code=d["venue"]),
+        "quantity": d["quantity"],
+        "now": now,
+        "reason": d["reason"],
+    }
+
+
+def _top_up(user, loan, d, now) -> str:
+    services.collateral_top_up(**_movement(user, {"loan": loan}, d, now))
+    return f"Top-up of {format_amount(d['quantity'])} {d['asset']} recorded."
+
+
+def _release(user, loan, d, now) -> str:
+    a = services.collateral_release_request(**_movement(user, {"loan": loan}, d, now))
+    return f"Release requested: approval #{a.pk} waits for another user."
+
+
+def _substitute(user, loan, d, now) -> str:
+    services.collateral_substitute(
+        actor=user,
+        loan=loan,
+        out_asset=Asset.objects.get(symbol=d["out_asset"]),
+        out_venue=Venue.objects.get(code=d["out_venue"]),
+        out_quantity=d["out_quantity"],
+        in_asset=Asset.objects.get(symbol=d["in_asset"]),
+        in_venue=Venue.objects.get(code=d["in_venue"]),
+        in_quantity=d["in_quantity"],
+        now=now,
+        reason=d["reason"],
+    )
+    return "Substitution booked (both legs)."
+
+
+def _revalue(user, loan, d, now) -> str:
+    v = services.loan_revalue(loan=loan, now=now, trigger="dashboard")
+    return f"Revalued: LTV {pct(v.ltv) if v else 'n/a'}."
+
+
+def _live(loan, user) -> bool:
+    return loan.status in LIVE_STATUSES
+
+
 LOAN_ACTIONS = {
-    "top-up": (MovementForm, "collateral.move", "Top up"),
-    "release": (MovementForm, "collateral.move", "Request release"),
-    "substitute": (SubstitutionForm, "collateral.move", "Substitute"),
-    "revalue": (forms.Form, "margin.act", "Revalue now"),
+    "top-up": Action(MovementForm, "collateral.move", "Top up", _top_up, _live),
+    "release": Action(MovementForm, "collateral.move", "Request release", _release, _live),
+    "substitute": Action(SubstitutionForm, "collateral.move", "Substitute", _substitute, _live),
+    "revalue": Action(forms.Form, "margin.act", "Revalue now", _revalue, _live),
 }
 
 
@@ -73,11 +116,7 @@ class LoanCollateralView(CapabilityRequiredMixin, TemplateView):
                 "run_id",
             )[:30]
         )
-        actions = []
-        if loan.status in LIVE_STATUSES:
-            for name, (form_cls, cap, label) in LOAN_ACTIONS.items():
-                if can(user, cap):
-                    actions.append({"name": name, "label": label, "form": form_cls(prefix=name)})
+        actions = available_actions(LOAN_ACTIONS, loan, user)
         ctx.update(
             loan=loan,
             valuation=valuation,
@@ -102,64 +141,15 @@ class LoanCollateralView(CapabilityRequiredMixin, TemplateView):
         return ctx
 
 
-class LoanCollateralActionView(CapabilityRequiredMixin, View):
+class LoanCollateralActionView(ActionView):
     capability = "collateral.view"
+    actions = LOAN_ACTIONS
 
-    def post(self, request, pk: int, action: str):
-        loan = get_object_or_404(Loan, pk=pk)
-        back = redirect("collateral:loan", pk)
-        if action not in LOAN_ACTIONS:
-            messages.error(request, "Unknown action.")
-            return back
-        form_cls, cap, label = LOAN_ACTIONS[action]
-        if not can(request.user, cap):
-            messages.error(request, f"Your role does not allow: {label.lower()}.")
-            return back
-        form = form_cls(request.POST, prefix=action)
-        if not form.is_valid():
-            messages.error(request, f"{label}: {_errors(form)}")
-            return back
-        d = form.cleaned_data
-        now = clock.now()
-        try:
-            if action == "revalue":
-                v = services.loan_revalue(loan=loan, now=now, trigger="dashboard")
-                text = f"Revalued: LTV {pct(v.ltv) if v else 'n/a'}."
-            elif action == "substitute":
-                services.collateral_substitute(
-                    actor=request.user,
-                    loan=loan,
-                    out_asset=Asset.objects.get(symbol=d["out_asset"]),
-                    out_venue=Venue.objects.get(code=d["out_venue"]),
-                    out_quantity=d["out_quantity"],
-                    in_asset=Asset.objects.get(symbol=d["in_asset"]),
-                    in_venue=Venue.objects.get(code=d["in_venue"]),
-                    in_quantity=d["in_quantity"],
-                    now=now,
-                    reason=d["reason"],
-                )
-                text = "Substitution booked (both legs)."
-            else:
-                kwargs = {
-                    "actor": request.user,
-                    "loan": loan,
-                    "asset": Asset.objects.get(symbol=d["asset"]),
-                    "venue": Venue.objects.get(code=d["venue"]),
-                    "quantity": d["quantity"],
-                    "now": now,
-                    "reason": d["reason"],
-                }
-                if action == "release":
-                    a = services.collateral_release_request(**kwargs)
-                    text = f"Release requested: approval #{a.pk} waits for another user."
-                else:
-                    services.collateral_top_up(**kwargs)
-                    text = f"Top-up of {format_amount(d['quantity'])} {d['asset']} recorded."
-        except DomainError as exc:
-            messages.error(request, f"{label}: {exc.message}")
-        else:
-            messages.success(request, text)
-        return back
+    def get_object(self, pk: int):
+        return get_object_or_404(Loan, pk=pk)
+
+    def back_url(self, loan) -> str:
+        return reverse("collateral:loan", args=[loan.pk])
 
 
 # ---------------------------------------------------------------- collateral by counterparty
@@ -201,43 +191,41 @@ class CounterpartyCollateralView(CapabilityRequiredMixin, TemplateView):
         return ctx
 
 
-class CounterpartyCollateralActionView(CapabilityRequiredMixin, View):
-    capability = "collateral.move"
+def _pooled_top_up(user, cp, d, now) -> str:
+    target = {"counterparty": cp, "direction": d["direction"]}
+    services.collateral_top_up(**_movement(user, target, d, now))
+    return "Pooled top-up recorded; the counterparty's loans were revalued."
 
-    def post(self, request, code: str, action: str):
-        cp = get_object_or_404(Counterparty, code=code)
-        back = redirect("collateral:counterparty", code)
-        prefix = {"top-up": "pool", "release": "pool-release"}.get(action)
-        if prefix is None:
-            messages.error(request, "Unknown action.")
-            return back
-        form = PooledMovementForm(request.POST, prefix=prefix)
-        if not form.is_valid():
-            messages.error(request, f"Pooled collateral: {_errors(form)}")
-            return back
-        d = form.cleaned_data
-        kwargs = {
-            "actor": request.user,
-            "counterparty": cp,
-            "direction": d["direction"],
-            "asset": Asset.objects.get(symbol=d["asset"]),
-            "venue": Venue.objects.get(code=d["venue"]),
-            "quantity": d["quantity"],
-            "now": clock.now(),
-            "reason": d["reason"],
-        }
-        try:
-            if action == "release":
-                a = services.collateral_release_request(**kwargs)
-                messages.success(request, f"Release requested: approval #{a.pk}.")
-            else:
-                services.collateral_top_up(**kwargs)
-                messages.success(
-                    request, "Pooled top-up recorded; the counterparty's loans were revalued."
-                )
-        except DomainError as exc:
-            messages.error(request, f"Pooled collateral: {exc.message}")
-        return back
+
+def _pooled_release(user, cp, d, now) -> str:
+    target = {"counterparty": cp, "direction": d["direction"]}
+    a = services.collateral_release_request(**_movement(user, target, d, now))
+    return f"Release requested: approval #{a.pk}."
+
+
+POOLED_ACTIONS = {
+    "top-up": Action(
+        PooledMovementForm, "collateral.move", "Pooled collateral", _pooled_top_up, prefix="pool"
+    ),
+    "release": Action(
+        PooledMovementForm,
+        "collateral.move",
+        "Pooled collateral",
+        _pooled_release,
+        prefix="pool-release",
+    ),
+}
+
+
+class CounterpartyCollateralActionView(ActionView):
+    capability = "collateral.move"
+    actions = POOLED_ACTIONS
+
+    def get_object(self, code: str):
+        return get_object_or_404(Counterparty, code=code)
+
+    def back_url(self, cp) -> str:
+        return reverse("collateral:counterparty", args=[cp.code])
 
 
 class PositionFilter(django_filters.FilterSet):

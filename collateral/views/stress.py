@@ -19,10 +19,11 @@ from django.utils.functional import cached_property
 
 from collateral import selectors, stress
 from collateral.models import StressRun, StressScenario
-from collateral.views._common import BAND_TONE, _errors
-from collateral.views._figures import _d, _pct2, pct, usd
+from collateral.views._common import BAND_TONE, pct
+from collateral.views._figures import _d, _pct2
 from financing import clock
 from financing.accounts.roles import can
+from financing.dashboard.display import form_errors, usd
 from financing.dashboard.tables import Column, TablePageView
 from financing.errors import DomainError
 from financing.money import format_amount
@@ -188,7 +189,7 @@ class StressView(TablePageView):
             else:
                 form = self.shock_form(request.POST)
                 if not form.is_valid():
-                    messages.error(request, f"Stress test: {_errors(form)}")
+                    messages.error(request, f"Stress test: {form_errors(form)}")
                     return self._invalid(form)
                 shocks = form.shocks()
                 scenario = None

@@ -59,17 +59,18 @@ def available_actions(
 
 
 class ActionView(CapabilityRequiredMixin, View):
-    """POST .../<pk>/<action>/ runs one entry of `actions` on the object and goes back to its
-    page; a page-level action (a form that creates something) has no pk, and a view that serves
-    one action names it in `action_name`. Subclasses name `capability` (to reach the view) and
-    `actions`, and implement `back_url(obj)` (and `get_object(pk)` when there is one);
-    `prepare_form` adjusts a bound form, `error_text` words a service's refusal."""
+    """POST .../<key>/<action>/ runs one entry of `actions` on the object the URL's key names
+    (its pk, or a code) and goes back to its page; a page-level action (a form that creates
+    something) has no key, and a view that serves one action names it in `action_name`.
+    Subclasses name `capability` (to reach the view) and `actions`, and implement
+    `back_url(obj)` (and `get_object(**key)` when there is a key); `prepare_form` adjusts a
+    bound form, `error_text` words a service's refusal."""
 
     actions: dict[str, Action] = {}
     action_name: str = ""
 
-    def get_object(self, pk: int):
-        raise ImproperlyConfigured(f"{type(self).__name__} must define get_object(pk).")
+    def get_object(self, **key):
+        raise ImproperlyConfigured(f"{type(self).__name__} must define get_object(**key).")
 
     def back_url(self, obj) -> str:
         raise ImproperlyConfigured(f"{type(self).__name__} must define back_url(obj).")
@@ -80,8 +81,8 @@ class ActionView(CapabilityRequiredMixin, View):
     def error_text(self, exc: DomainError) -> str:
         return exc.message
 
-    def post(self, request, pk: int | None = None, action: str | None = None):
-        obj = None if pk is None else self.get_object(pk)
+    def post(self, request, action: str | None = None, **key):
+        obj = self.get_object(**key) if key else None
         back = redirect(self.back_url(obj))
         name = action or self.action_name
         chosen = self.actions.get(name)
