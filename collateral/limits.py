@@ -7,7 +7,7 @@ book by counterparty, by loan asset and by tenor bucket.
 - `limits_usage` puts each limit beside its exposure: utilisation and status ok / soft / hard.
 - `limits_check` (the hourly `check_limits` job) raises a `limit_breach` alert per limit over
   its soft limit (warning) or hard limit (critical) and resolves it once back under soft.
-- `limits_booking_check` is registered with loans.booking_checks: a new lend loan that would
+- `limits_booking_check` is registered with loans.hooks: a new lend loan that would
   take a limit past its hard limit needs one extra approval.
 
 Exposure of a loan = (outstanding principal + accrued unsettled interest) x the newest price of
@@ -36,9 +36,8 @@ from financing.errors import Forbidden, InvalidInput
 from financing.jobs.registry import Job, register
 from financing.jobs.services import xact_advisory_lock
 from financing.refdata.models import Asset, Counterparty
-from loans import booking_checks
 from loans.accrual import half_even_sql
-from loans.booking_checks import BookingFlag
+from loans.hooks import BookingFlag, register_booking_check
 
 MAX_LIMIT = Decimal("1e15")
 ALERT_KIND = "limit_breach"
@@ -508,7 +507,7 @@ def limits_booking_check(
     return flags
 
 
-booking_checks.register(limits_booking_check)
+register_booking_check(limits_booking_check)
 
 
 # ---------------------------------------------------------------- the job

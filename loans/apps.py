@@ -16,6 +16,11 @@ class LoansConfig(AppConfig):
             desk_demo,
             desk_jobs,
             desk_ui,
+            hooks,
             jobs,
             ui,
         )
+        from loans.desk import borrow_request_loan_refused
+
+        # The borrow desk hears of refused bookings (it registers itself once it is its own app).
+        hooks.register_loan_refused(borrow_request_loan_refused)

@@ -1,6 +1,6 @@
 """The loan book: loans, their events, rate and principal schedules, and the accrual ledger.
 
-Models hold data and invariants (constraints); every workflow lives in loans/services.py.
+Models hold data and invariants (constraints); every workflow lives in loans/services/.
 Ledger rows (events, rate changes, principal changes, accruals, settlements) are append-only.
 """
 
@@ -14,6 +14,7 @@ from simple_history.models import HistoricalRecords
 
 from financing.db import amount_field
 from financing.refdata.models import Asset, Counterparty, Desk
+from loans.daycount import DayCount
 
 
 class Direction(models.TextChoices):
@@ -24,13 +25,6 @@ class Direction(models.TextChoices):
 class Term(models.TextChoices):
     OPEN = "open", "Open"
     FIXED = "fixed", "Fixed"
-
-
-class DayCount(models.TextChoices):
-    ACT_365F = "ACT/365F", "ACT/365F"
-    ACT_360 = "ACT/360", "ACT/360"
-    ACT_ACT_ISDA = "ACT/ACT-ISDA", "ACT/ACT-ISDA"
-    THIRTY_E_360 = "30E/360", "30E/360"
 
 
 class SettlementFrequency(models.TextChoices):
@@ -71,6 +65,10 @@ LIVE_STATUSES = (
     LoanStatus.DEFAULTED,
     LoanStatus.LIQUIDATED,
 )
+
+#: The longest fixed term a loan (or a borrow request's tenor) may run: ten years whatever
+#: their leap days (3,653 days at most), with a week to spare.
+MAX_TENOR_DAYS = 3660
 
 
 class Loan(models.Model):
