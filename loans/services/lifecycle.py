@@ -232,9 +232,8 @@ def loan_close(*, actor, loan: Loan, now: datetime, reason: str = "") -> Loan:
                     f"{loan.asset.symbol} of principal outstanding."
                 )
             balance = LoanBalance.objects.get(loan=loan)
-            if loan_accrued_through(loan) is None or loan_accrued_through(
-                loan
-            ) < loan.end_date - timedelta(days=1):
+            accrued_through = loan_accrued_through(loan)
+            if accrued_through is None or accrued_through < loan.end_date - timedelta(days=1):
                 raise Conflict("Accrue interest up to the repayment date before closing.")
             unit = Decimal(1).scaleb(-loan.asset.decimals)
             unsettled = (
