@@ -167,28 +167,33 @@ class Loan(models.Model):
     def reference(self) -> str:
         return f"L{self.pk}"
 
-    # Running figures: from the annotations of loans.selectors.loan_list() when present (lists
-    # and details), else read for this one loan.
+    # Running figures: annotations of loans.selectors.loan_list() (lists and details). A loan
+    # read any other way has none, and reading them refuses rather than running a query per
+    # loan: use loan_list(), or loans.selectors.loan_accrued_total() / loan_accrued_through().
     @property
     def accrued_total(self):
-        if hasattr(self, "accrued_total_a"):
-            return self.accrued_total_a
-        from loans.selectors import loan_accrued_total
-
-        return loan_accrued_total(self)
+        return self._annotation("accrued_total_a")
 
     @property
     def accrued_through(self):
-        if hasattr(self, "accrued_through_a"):
-            return self.accrued_through_a
-        from loans.selectors import loan_accrued_through
-
-        return loan_accrued_through(self)
+        return self._annotation("accrued_through_a")
 
     @property
     def accrued_unsettled(self):
-        b = self.balance
-        return self.accrued_total - b.interest_settled - b.interest_capitalised
+        return self._annotation("accrued_unsettled_a")
+
+    def _annotation(self, name: str):
+        try:
+            return self.__dict__[name]
+        except KeyError:
+            raise MissingAnnotation(
+                f"Loan {self.reference} was not read through loans.selectors.loan_list(): "
+                f"{name.removesuffix('_a')} is not loaded."
+            ) from None
+
+
+class MissingAnnotation(RuntimeError):
+    """A running figure read from a loan that was not loaded with it (an N+1 refused)."""
 
 
 #: "Nothing rolled up yet": the day before any loan can start.
