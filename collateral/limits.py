@@ -35,17 +35,19 @@ from financing.audit.history import save_stamped
 from financing.errors import Forbidden, InvalidInput
 from financing.jobs.registry import Job, register
 from financing.jobs.services import xact_advisory_lock
+from financing.money import MAX_AMOUNT
 from financing.refdata.models import Asset, Counterparty
 from loans.accrual import half_even_sql
 from loans.hooks import BookingFlag, register_booking_check
+from loans.models import VALUED_STATUSES
 
-MAX_LIMIT = Decimal("1e15")
+MAX_LIMIT = MAX_AMOUNT
 ALERT_KIND = "limit_breach"
 BOOKING_LOCK = "collateral.limits.booking"
 TENOR_KEYS = tuple(b[0] for b in TENOR_BUCKETS)
 TENOR_LABELS = {b[0]: b[1] for b in TENOR_BUCKETS}
 #: Live loans whose exposure counts (as the revaluation engine values them).
-EXPOSURE_STATUSES = ("active", "recalled", "defaulted")
+EXPOSURE_STATUSES = VALUED_STATUSES
 
 Status = str  # "ok" | "soft" | "hard"
 

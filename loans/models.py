@@ -65,6 +65,10 @@ LIVE_STATUSES = (
     LoanStatus.DEFAULTED,
     LoanStatus.LIQUIDATED,
 )
+#: Live loans whose collateral is valued and whose exposure counts: not yet liquidated.
+VALUED_STATUSES = (LoanStatus.ACTIVE, LoanStatus.RECALLED, LoanStatus.DEFAULTED)
+#: Live loans a margin call can open on.
+CALLABLE_STATUSES = (LoanStatus.ACTIVE, LoanStatus.RECALLED)
 
 #: The longest fixed term a loan (or a borrow request's tenor) may run: ten years whatever
 #: their leap days (3,653 days at most), with a week to spare.
