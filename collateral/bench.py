@@ -15,11 +15,11 @@ from collateral.models import CollateralPosition, Haircut, LoanValuation, PriceS
 from collateral.synthetic import seed_collateral
 from financing import clock
 from financing.bench import BenchGroup, Figure, register_bench
-from loans.models import Loan, LoanBalance
+from loans.models import VALUED_STATUSES, Loan, LoanBalance
 from loans.synthetic import seed_synthetic
 
 NAIVE_SAMPLE = 1000
-LIVE = ("active", "recalled", "defaulted")
+LIVE = VALUED_STATUSES
 
 
 class _Rollback(Exception):

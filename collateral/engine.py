@@ -37,13 +37,13 @@ from collateral.results import RunResult
 from financing.jobs.services import xact_advisory_lock
 from loans.accrual import half_even_sql
 
+# Loans whose margin is watched; calls open only on the callable ones (margin.py and
+# services/movements.py read them here).
+from loans.models import CALLABLE_STATUSES, VALUED_STATUSES  # noqa: F401
+
 REVALUATION_LOCK = "collateral.revaluation"
 #: USD figures are NUMERIC(38,18): anything past this is a data error, capped and flagged stale.
 ABSURD = "10000000000000000000::numeric"
-
-#: Loans whose margin is watched; calls open only on the first two.
-VALUED_STATUSES = ("active", "recalled", "defaulted")
-CALLABLE_STATUSES = ("active", "recalled")
 
 MARGIN_FIELDS = ("initial_ltv", "warning_ltv", "call_ltv", "liquidation_ltv", "release_ltv")
 

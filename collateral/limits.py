@@ -7,7 +7,7 @@ book by counterparty, by loan asset and by tenor bucket.
 - `limits_usage` puts each limit beside its exposure: utilisation and status ok / soft / hard.
 - `limits_check` (the hourly `check_limits` job) raises a `limit_breach` alert per limit over
   its soft limit (warning) or hard limit (critical) and resolves it once back under soft.
-- `limits_booking_check` is registered with loans.booking_checks: a new lend loan that would
+- `limits_booking_check` is registered with loans.hooks: a new lend loan that would
   take a limit past its hard limit needs one extra approval.
 
 Exposure of a loan = (outstanding principal + accrued unsettled interest) x the newest price of
@@ -36,18 +36,19 @@ from financing.audit.history import save_stamped
 from financing.errors import Forbidden, InvalidInput
 from financing.jobs.registry import Job, register
 from financing.jobs.services import xact_advisory_lock
+from financing.money import MAX_AMOUNT
 from financing.refdata.models import Asset, Counterparty
-from loans import booking_checks
 from loans.accrual import half_even_sql
-from loans.booking_checks import BookingFlag
+from loans.hooks import BookingFlag, register_booking_check
+from loans.models import VALUED_STATUSES
 
-MAX_LIMIT = Decimal("1e15")
+MAX_LIMIT = MAX_AMOUNT
 ALERT_KIND = "limit_breach"
 BOOKING_LOCK = "collateral.limits.booking"
 TENOR_KEYS = tuple(b[0] for b in TENOR_BUCKETS)
 TENOR_LABELS = {b[0]: b[1] for b in TENOR_BUCKETS}
 #: Live loans whose exposure counts (as the revaluation engine values them).
-EXPOSURE_STATUSES = ("active", "recalled", "defaulted")
+EXPOSURE_STATUSES = VALUED_STATUSES
 
 Status = str  # "ok" | "soft" | "hard"
 
@@ -509,7 +510,7 @@ def limits_booking_check(
     return flags
 
 
-booking_checks.register(limits_booking_check)
+register_booking_check(limits_booking_check)
 
 
 # ---------------------------------------------------------------- the job

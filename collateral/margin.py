@@ -27,7 +27,7 @@ from financing.accounts.roles import can
 from financing.alerts.services import alerts_raise_many
 from financing.errors import Conflict, Forbidden, InvalidInput
 from financing.jobs.services import xact_advisory_lock
-from financing.money import quantize_intermediate
+from financing.money import MAX_AMOUNT, quantize_intermediate
 from loans.models import Loan
 from loans.services import loan_repay
 
@@ -195,7 +195,7 @@ def margin_call_liquidate(
         not isinstance(sale_price_usd, Decimal)
         or not sale_price_usd.is_finite()
         or sale_price_usd <= 0
-        or sale_price_usd > Decimal("1e15")
+        or sale_price_usd > MAX_AMOUNT
     ):
         raise InvalidInput("A sale price above zero, as a decimal string.", field="sale_price_usd")
     # Value the loan first, on its own: if current prices meet the call, that stands (and is

@@ -20,7 +20,7 @@ from collateral.models import (
     RevaluationRun,
 )
 from financing.api.fields import amount_text as _s
-from loans.models import Loan
+from loans.models import CALLABLE_STATUSES, VALUED_STATUSES, Loan
 
 _LATEST_SQL = """
 SELECT a.symbol, a.decimals, a.is_stablecoin, p.id, p.price_usd, p.as_of, p.source,
@@ -199,7 +199,7 @@ def ltv_distribution() -> dict:
 
 def band_counts() -> dict[str, int]:
     rows = (
-        LoanMarginState.objects.filter(loan__status__in=("active", "recalled", "defaulted"))
+        LoanMarginState.objects.filter(loan__status__in=VALUED_STATUSES)
         .values_list("band")
         .order_by()
     )
@@ -212,7 +212,7 @@ def nearest_thresholds(limit: int = 15) -> QuerySet[LoanMarginState]:
     """Loans closest to their call level (not yet called), by LTV points of headroom."""
     return (
         LoanMarginState.objects.filter(
-            loan__status__in=("active", "recalled"),
+            loan__status__in=CALLABLE_STATUSES,
             band__in=("ok", "warning"),
             headroom__isnull=False,
         )

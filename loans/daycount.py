@@ -12,13 +12,25 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
 
+from django.db import models
+
 from financing.money import INTERMEDIATE_PLACES
 
-ACT_365F = "ACT/365F"
-ACT_360 = "ACT/360"
-ACT_ACT_ISDA = "ACT/ACT-ISDA"
-THIRTY_E_360 = "30E/360"
-CONVENTIONS = (ACT_365F, ACT_360, ACT_ACT_ISDA, THIRTY_E_360)
+
+class DayCount(models.TextChoices):
+    """The conventions the product knows (domain.md, api.md): the one list of them."""
+
+    ACT_365F = "ACT/365F", "ACT/365F"
+    ACT_360 = "ACT/360", "ACT/360"
+    ACT_ACT_ISDA = "ACT/ACT-ISDA", "ACT/ACT-ISDA"
+    THIRTY_E_360 = "30E/360", "30E/360"
+
+
+ACT_365F = DayCount.ACT_365F.value
+ACT_360 = DayCount.ACT_360.value
+ACT_ACT_ISDA = DayCount.ACT_ACT_ISDA.value
+THIRTY_E_360 = DayCount.THIRTY_E_360.value
+CONVENTIONS = tuple(DayCount.values)
 
 
 def day_fraction(convention: str, day: date) -> Fraction:

@@ -1,6 +1,6 @@
 """The loan book: loans, their events, rate and principal schedules, and the accrual ledger.
 
-Models hold data and invariants (constraints); every workflow lives in loans/services.py.
+Models hold data and invariants (constraints); every workflow lives in loans/services/.
 Ledger rows (events, rate changes, principal changes, accruals, settlements) are append-only.
 """
 
@@ -14,6 +14,7 @@ from simple_history.models import HistoricalRecords
 
 from financing.db import amount_field
 from financing.refdata.models import Asset, Counterparty, Desk
+from loans.daycount import DayCount
 
 
 class Direction(models.TextChoices):
@@ -24,13 +25,6 @@ class Direction(models.TextChoices):
 class Term(models.TextChoices):
     OPEN = "open", "Open"
     FIXED = "fixed", "Fixed"
-
-
-class DayCount(models.TextChoices):
-    ACT_365F = "ACT/365F", "ACT/365F"
-    ACT_360 = "ACT/360", "ACT/360"
-    ACT_ACT_ISDA = "ACT/ACT-ISDA", "ACT/ACT-ISDA"
-    THIRTY_E_360 = "30E/360", "30E/360"
 
 
 class SettlementFrequency(models.TextChoices):
@@ -71,6 +65,14 @@ LIVE_STATUSES = (
     LoanStatus.DEFAULTED,
     LoanStatus.LIQUIDATED,
 )
+#: Live loans whose collateral is valued and whose exposure counts: not yet liquidated.
+VALUED_STATUSES = (LoanStatus.ACTIVE, LoanStatus.RECALLED, LoanStatus.DEFAULTED)
+#: Live loans a margin call can open on.
+CALLABLE_STATUSES = (LoanStatus.ACTIVE, LoanStatus.RECALLED)
+
+#: The longest fixed term a loan (or a borrow request's tenor) may run: ten years whatever
+#: their leap days (3,653 days at most), with a week to spare.
+MAX_TENOR_DAYS = 3660
 
 
 class Loan(models.Model):
@@ -169,28 +171,33 @@ class Loan(models.Model):
     def reference(self) -> str:
         return f"L{self.pk}"
 
-    # Running figures: from the annotations of loans.selectors.loan_list() when present (lists
-    # and details), else read for this one loan.
+    # Running figures: annotations of loans.selectors.loan_list() (lists and details). A loan
+    # read any other way has none, and reading them refuses rather than running a query per
+    # loan: use loan_list(), or loans.selectors.loan_accrued_total() / loan_accrued_through().
     @property
     def accrued_total(self):
-        if hasattr(self, "accrued_total_a"):
-            return self.accrued_total_a
-        from loans.selectors import loan_accrued_total
-
-        return loan_accrued_total(self)
+        return self._annotation("accrued_total_a")
 
     @property
     def accrued_through(self):
-        if hasattr(self, "accrued_through_a"):
-            return self.accrued_through_a
-        from loans.selectors import loan_accrued_through
-
-        return loan_accrued_through(self)
+        return self._annotation("accrued_through_a")
 
     @property
     def accrued_unsettled(self):
-        b = self.balance
-        return self.accrued_total - b.interest_settled - b.interest_capitalised
+        return self._annotation("accrued_unsettled_a")
+
+    def _annotation(self, name: str):
+        try:
+            return self.__dict__[name]
+        except KeyError:
+            raise MissingAnnotation(
+                f"Loan {self.reference} was not read through loans.selectors.loan_list(): "
+                f"{name.removesuffix('_a')} is not loaded."
+            ) from None
+
+
+class MissingAnnotation(RuntimeError):
+    """A running figure read from a loan that was not loaded with it (an N+1 refused)."""
 
 
 #: "Nothing rolled up yet": the day before any loan can start.

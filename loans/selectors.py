@@ -30,13 +30,17 @@ def _last_booked_day():
 
 
 def loan_list() -> QuerySet[Loan]:
-    """Loans with their running figures (Loan.accrued_total / accrued_through read these)."""
+    """Loans with their running figures (Loan.accrued_total, accrued_through and
+    accrued_unsettled read these, and only these)."""
+    accrued_total = F("balance__rolled_up_total") + Coalesce(Subquery(_recent_accruals()), _ZERO)
     return (
         Loan.objects.select_related("counterparty", "asset", "desk", "balance", "created_by")
         .annotate(
-            accrued_total_a=F("balance__rolled_up_total")
-            + Coalesce(Subquery(_recent_accruals()), _ZERO),
+            accrued_total_a=accrued_total,
             accrued_through_a=Subquery(_last_booked_day()),
+            accrued_unsettled_a=accrued_total
+            - F("balance__interest_settled")
+            - F("balance__interest_capitalised"),
         )
         .order_by("-id")
     )

@@ -17,6 +17,7 @@ from financing import clock
 from financing.accounts.models import User
 from financing.refdata.models import Asset, Counterparty, Desk
 from loans.accrual import segment_amounts_sql
+from loans.daycount import DayCount
 
 ASSETS = [
     # symbol, name, decimals, stablecoin, share of loans, principal low, high, rate low, high
@@ -26,7 +27,7 @@ ASSETS = [
     ("USDT", "Tether USD", 6, True, 15, "50000", "25000000", "0.05", "0.15"),
     ("SOL", "Solana", 9, False, 10, "100", "200000", "0.04", "0.12"),
 ]
-DAY_COUNTS = ["ACT/365F", "ACT/360", "ACT/ACT-ISDA", "30E/360"]
+DAY_COUNTS = list(DayCount.values)
 
 
 def _ensure_refdata(counterparties: int) -> tuple[int, list[int], list[int]]:

@@ -9,12 +9,13 @@ from typing import Any
 
 from financing.accounts.roles import can
 from financing.errors import Forbidden, InvalidInput
+from financing.money import MAX_AMOUNT, fits_decimals
 from financing.refdata.models import Asset
 
-MAX_PRICE = Decimal("1e15")
+MAX_PRICE = MAX_AMOUNT
 #: A movement or a holding past this many units is a typo, not collateral (and NUMERIC(38,18)
 #: must hold its value in USD).
-MAX_QUANTITY = Decimal("1e15")
+MAX_QUANTITY = MAX_AMOUNT
 #: A price dated further ahead than this is a clock error, not a price.
 FUTURE_TOLERANCE = timedelta(minutes=2)
 MAX_PRICE_AGE = timedelta(days=30)
@@ -42,7 +43,7 @@ def _check_quantity(quantity: Any, asset: Asset, field: str = "quantity") -> Dec
         raise InvalidInput("Must be above zero.", field=field)
     if quantity > MAX_QUANTITY:
         raise InvalidInput("Implausibly large.", field=field)
-    if quantity != quantity.quantize(Decimal(1).scaleb(-asset.decimals)):
+    if not fits_decimals(quantity, asset.decimals):
         raise InvalidInput(
             f"{asset.symbol} has {asset.decimals} decimals; {quantity} has more.", field=field
         )

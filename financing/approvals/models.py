@@ -38,16 +38,6 @@ class ApprovalPolicy(models.Model):
     def __str__(self) -> str:
         return self.action
 
-    def approvers_required(self, amount_usd) -> int:
-        """The highest tier whose threshold the amount reaches (amount unknown: first tier)."""
-        required = 1
-        for tier in sorted(self.tiers.all(), key=lambda t: t.min_amount_usd):
-            if amount_usd is None:
-                return tier.approvers_required
-            if amount_usd >= tier.min_amount_usd:
-                required = tier.approvers_required
-        return required
-
 
 class ApprovalTier(models.Model):
     policy = models.ForeignKey(ApprovalPolicy, on_delete=models.CASCADE, related_name="tiers")
@@ -129,12 +119,6 @@ class ApprovalRequest(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.action}"
-
-    @property
-    def target(self):
-        if self.target_type_id is None:
-            return None
-        return self.target_type.get_object_for_this_type(pk=self.target_id)
 
 
 class ApprovalDecision(models.Model):

@@ -2,7 +2,12 @@ from __future__ import annotations
 
 from django.db.models import Count, Prefetch, Q, QuerySet
 
-from financing.approvals.models import ApprovalDecision, ApprovalRequest
+from financing.approvals.models import (
+    ApprovalDecision,
+    ApprovalPolicy,
+    ApprovalRequest,
+    ApprovalTier,
+)
 
 
 def approvals_list(*, status: str | None = None) -> QuerySet[ApprovalRequest]:
@@ -28,3 +33,14 @@ def approvals_awaiting(user) -> QuerySet[ApprovalRequest]:
         .exclude(maker=user)
         .exclude(decisions__checker=user)
     )
+
+
+def policy_approvers_required(policy: ApprovalPolicy, amount_usd) -> int:
+    """The highest tier whose threshold the amount reaches (amount unknown: first tier)."""
+    required = 1
+    for tier in ApprovalTier.objects.filter(policy=policy).order_by("min_amount_usd", "pk"):
+        if amount_usd is None:
+            return tier.approvers_required
+        if amount_usd >= tier.min_amount_usd:
+            required = tier.approvers_required
+    return required

@@ -17,6 +17,7 @@ from financing.approvals.models import (
     ApprovalRequest,
     ApprovalTier,
 )
+from financing.approvals.selectors import policy_approvers_required
 from financing.audit.history import save_stamped
 from financing.errors import Conflict, Forbidden, InvalidInput, NotFound
 
@@ -117,7 +118,7 @@ def approval_request_create(
         summary=summary[:300],
         reason=reason,
         approver_roles=list(policy.approver_roles),
-        required_approvals=policy.approvers_required(amount_usd) + extra_approvals,
+        required_approvals=policy_approvers_required(policy, amount_usd) + extra_approvals,
         created_at=now,
     )
     if target is not None:

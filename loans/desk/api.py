@@ -21,7 +21,7 @@ from financing.refdata.models import Asset, Counterparty
 from loans.desk import selectors, services
 from loans.desk.forecast import demand_forecast
 from loans.desk.models import BorrowRequest, RequestStatus, Urgency
-from loans.models import DayCount
+from loans.models import MAX_TENOR_DAYS, DayCount
 
 
 class BorrowRequestSerializer(serializers.Serializer):
@@ -67,7 +67,7 @@ class SubmitSerializer(StrictSerializer):
         allow_null=True,
         default=None,
         min_value=1,
-        max_value=services.MAX_TENOR_DAYS,
+        max_value=MAX_TENOR_DAYS,
     )
     needed_by = serializers.DateTimeField()
     urgency = serializers.ChoiceField(choices=Urgency.choices)

@@ -19,6 +19,7 @@ from financing.alerts.models import LIVE_STATUSES, Alert
 from financing.alerts.services import AlertSpec, alerts_raise_many, alerts_resolve
 from financing.approvals.services import approval_withdraw
 from financing.errors import Conflict, Forbidden, InvalidInput, NotFound
+from financing.money import MAX_AMOUNT, fits_decimals
 from financing.refdata.models import Asset, Counterparty, Desk
 from loans.desk.models import (
     OPEN_STATUSES,
@@ -30,12 +31,11 @@ from loans.desk.models import (
     Urgency,
 )
 from loans.desk.selectors import available_locked, request_is_own, requests_past_sla
-from loans.models import LoanStatus
+from loans.models import MAX_TENOR_DAYS, LoanStatus
 from loans.services import loan_book
 
-MAX_QUANTITY = Decimal("1e15")
+#: A request's expected revenue, in USD, is at most this (a figure for the priority score).
 MAX_REVENUE = Decimal("1e12")
-MAX_TENOR_DAYS = 3650
 MAX_NEEDED_BY = timedelta(days=366)
 #: An SLA breach alert's dedupe key is this and the request's id.
 SLA_ALERT_PREFIX = "borrow_sla:"
@@ -145,9 +145,9 @@ def _check_decimals(value: Decimal, asset: Asset, field: str) -> None:
         raise InvalidInput("A decimal, as a string.", field=field)
     if value <= 0:
         raise InvalidInput("Must be above zero.", field=field)
-    if value > MAX_QUANTITY:
+    if value > MAX_AMOUNT:
         raise InvalidInput("Implausibly large.", field=field)
-    if value != value.quantize(Decimal(1).scaleb(-asset.decimals)):
+    if not fits_decimals(value, asset.decimals):
         raise InvalidInput(f"{asset.symbol} has {asset.decimals} decimals.", field=field)
 
 

@@ -24,7 +24,7 @@ from financing.approvals.models import ApprovalRequest
 from financing.approvals.services import approval_approve
 from financing.errors import Conflict, Forbidden, InvalidInput
 from financing.jobs import registry as jobs
-from loans import booking_checks
+from loans import hooks
 from loans import services as loan_services
 from loans.accrual import accruals_book_through
 from tests.collateral.conftest import NOW
@@ -297,7 +297,7 @@ def _book(ops, **terms):
 
 
 def test_booking_check_is_registered():
-    assert limits_booking_check in booking_checks.registered()
+    assert limits_booking_check in hooks.booking_checks()
 
 
 def test_booking_past_a_hard_limit_needs_a_second_checker(lend_book, ops, risk, checker2, cp, btc):
@@ -489,11 +489,11 @@ def test_permission_matrix(api, make_user, role, cp, btc):
 def test_module_registers_job_and_check_once():
     import importlib
 
-    before = booking_checks.registered().count(limits.limits_booking_check)
+    before = hooks.booking_checks().count(limits.limits_booking_check)
     assert before == 1
     assert jobs.get("check_limits").name == "check_limits"
     importlib.import_module("collateral.limits")
-    assert booking_checks.registered().count(limits.limits_booking_check) == 1
+    assert hooks.booking_checks().count(limits.limits_booking_check) == 1
 
 
 # ---------------------------------------------------------------- page

@@ -20,7 +20,7 @@ from freezegun import freeze_time
 from financing.accounts.roles import Role
 from loans.desk import selectors, services
 from loans.desk.models import BorrowRequest
-from loans.models import Loan
+from loans.models import MAX_TENOR_DAYS, Loan
 from tests.desk.conftest import NOW
 from tests.factories import AssetFactory, CounterpartyFactory, DeskFactory, UserFactory
 
@@ -186,7 +186,7 @@ def test_blank_tenor_is_an_open_term(page, trader, btc):
         ({"quantity": "0.000000001"}, "quantity", "BTC has 8 decimals"),
         ({"quantity": "-3"}, "quantity", "Must be above zero"),
         ({"max_rate": "9"}, "max_rate", "from 0 to 5"),
-        ({"tenor_days": "0"}, "tenor_days", "1 to 3650 days"),
+        ({"tenor_days": "0"}, "tenor_days", f"1 to {MAX_TENOR_DAYS} days"),
         ({"needed_by": "2026-11-21T09:00"}, "needed_by", "in the past"),
         ({"needed_by": "tomorrow"}, "needed_by", "Enter a valid date/time"),
         ({"urgency": "yesterday"}, "urgency", "Select a valid choice"),

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from financing.approvals.services import approval_approve
 from loans import daycount, services
 from loans.accrual import accruals_book_through
-from loans.models import Accrual, InterestSettlement, Loan
+from loans.models import Accrual, InterestSettlement
 from loans.selectors import loan_list
 
 NOW = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
@@ -111,7 +111,7 @@ def test_settlement_rounding_never_loses_value(book, maker, principal, rate, fir
     assert settled == sum(
         InterestSettlement.objects.filter(loan=loan).values_list("amount", flat=True)
     )
-    loan = Loan.objects.select_related("balance").get(pk=loan.pk)
+    loan = loan_list().get(pk=loan.pk)
     assert loan.balance.interest_settled + loan.accrued_unsettled == _total(loan)
 
 

@@ -9,10 +9,9 @@ from typing import Any
 
 from financing.accounts.roles import can
 from financing.errors import Forbidden, InvalidInput
+from financing.money import MAX_AMOUNT, fits_decimals
 from financing.refdata.models import Asset
 
-#: A balance or buffer past this many units is a typo, not treasury (NUMERIC(38,18) must hold it).
-MAX_AMOUNT = Decimal("1e15")
 #: A balance dated further ahead than this is a clock error, not a balance.
 FUTURE_TOLERANCE = timedelta(minutes=2)
 SOURCE_RE = re.compile(r"^[a-z0-9][a-z0-9_.:-]{0,63}$")
@@ -32,7 +31,7 @@ def _check_amount(amount: Any, asset: Asset, field: str) -> Decimal:
         raise InvalidInput("Must not be negative.", field=field)
     if amount > MAX_AMOUNT:
         raise InvalidInput("Implausibly large.", field=field)
-    if amount != amount.quantize(Decimal(1).scaleb(-asset.decimals)):
+    if not fits_decimals(amount, asset.decimals):
         raise InvalidInput(
             f"{asset.symbol} has {asset.decimals} decimals; {amount} has more.", field=field
         )
