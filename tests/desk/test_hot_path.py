@@ -17,10 +17,10 @@ from financing.db import insert_row
 from loans import desk
 from loans.desk_api import BorrowRequestSerializer
 from loans.desk_models import Allocation, BorrowRequest, BorrowRequestEvent
-from tests.desk.conftest import NOW
+from tests.conftest import NOW
 
 D = Decimal
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen")]
 
 SUBMIT = {
     "asset": "btc",
@@ -33,14 +33,6 @@ SUBMIT = {
     "expected_revenue_usd": "12000.50",
     "purpose": "client short",
 }
-
-
-@pytest.fixture(autouse=True)
-def frozen():
-    from freezegun import freeze_time
-
-    with freeze_time(NOW):
-        yield
 
 
 def _generic(r: BorrowRequest) -> dict:
