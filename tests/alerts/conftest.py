@@ -1,5 +1,4 @@
-"""Alerts fixtures: registered test kinds, a fixed clock, a real local HTTP receiver of
-webhooks, and threads with their own database connections."""
+"""Alerts fixtures: registered test kinds and a real local HTTP receiver of webhooks."""
 
 from __future__ import annotations
 
@@ -7,16 +6,13 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from django.db import connection
 
 from financing.alerts import registry
 from financing.alerts.registry import AlertKind
 
-NOW = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
 #: Critical by default; concerns risk and ops (their users are emailed).
 CALL = "test.margin_call"
 #: Info by default; concerns treasury.
@@ -48,11 +44,6 @@ def alert_settings(settings):
     settings.ALERT_LINK_BASE_URL = ""
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     return settings
-
-
-@pytest.fixture
-def now():
-    return NOW
 
 
 # ---------------------------------------------------------------- a real webhook receiver
@@ -127,30 +118,3 @@ def receiver():
     for server in servers:
         server.shutdown()
         server.server_close()
-
-
-# ---------------------------------------------------------------- threads
-
-
-def run_in_threads(n: int, target: Callable[[int], object]) -> list[object]:
-    """target(i) in n threads released together; each has its own database connection,
-    closed when it ends. Returns each thread's result or the exception it raised."""
-    barrier = threading.Barrier(n)
-    results: list[object] = [None] * n
-
-    def worker(i: int) -> None:
-        try:
-            barrier.wait(timeout=20)
-            results[i] = target(i)
-        except Exception as exc:  # the test inspects what each thread got
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not any(t.is_alive() for t in threads), "a thread is stuck (deadlock?)"
-    return results

@@ -20,7 +20,8 @@ from financing.alerts.models import (
     WebhookEndpoint,
 )
 from financing.alerts.services import AlertSpec, alert_raise, alerts_raise_many
-from tests.alerts.conftest import CALL, NOTICE, NOW
+from tests.alerts.conftest import CALL, NOTICE
+from tests.conftest import NOW
 
 pytestmark = pytest.mark.django_db
 ROLES = list(Role.values)

@@ -33,7 +33,8 @@ from financing.alerts.services import AlertSpec, alert_raise, alerts_raise_many
 from financing.alerts.webhooks import webhook_signature, webhook_verify
 from financing.jobs import registry as job_registry
 from financing.jobs.models import JobRun
-from tests.alerts.conftest import CALL, NOTICE, NOW, run_in_threads
+from tests.alerts.conftest import CALL, NOTICE
+from tests.conftest import NOW, run_in_threads
 from tests.factories import UserFactory
 
 pytestmark = [

@@ -20,7 +20,8 @@ from financing.alerts.services import (
     alerts_raise_many,
     alerts_resolve,
 )
-from tests.alerts.conftest import CALL, NOTICE, NOW
+from tests.alerts.conftest import CALL, NOTICE
+from tests.conftest import NOW
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

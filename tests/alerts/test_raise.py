@@ -28,7 +28,8 @@ from financing.alerts.services import (
     alerts_resolve,
 )
 from financing.errors import Conflict, Forbidden, InvalidInput, NotFound
-from tests.alerts.conftest import CALL, NOTICE, NOW, run_in_threads
+from tests.alerts.conftest import CALL, NOTICE
+from tests.conftest import NOW, run_in_threads
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db

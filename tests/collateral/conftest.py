@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -13,9 +12,9 @@ from collateral.engine import Scope, revalue
 from collateral.models import LoanValuation, RevaluationRun
 from financing.approvals.services import approval_approve
 from loans import services as loan_services
-from tests.factories import AssetFactory, CounterpartyFactory, UserFactory, VenueFactory
+from tests.conftest import NOW
+from tests.factories import AssetFactory, UserFactory, VenueFactory
 
-NOW = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
 D = Decimal
 
 
@@ -23,11 +22,6 @@ D = Decimal
 def _no_debounced_tasks():
     with override_settings(REVALUE_ON_PRICES=False):
         yield
-
-
-@pytest.fixture
-def now():
-    return NOW
 
 
 @pytest.fixture
@@ -41,18 +35,8 @@ def risk(db):
 
 
 @pytest.fixture
-def btc(db):
-    return AssetFactory(symbol="BTC", name="Bitcoin", decimals=8)
-
-
-@pytest.fixture
 def eth(db):
     return AssetFactory(symbol="ETH", name="Ether", decimals=18)
-
-
-@pytest.fixture
-def usdc(db):
-    return AssetFactory(symbol="USDC", name="USD Coin", decimals=6, is_stablecoin=True)
 
 
 @pytest.fixture
@@ -63,11 +47,6 @@ def venue(db):
 @pytest.fixture
 def venue2(db):
     return VenueFactory(code="EXCH1", kind="exchange")
-
-
-@pytest.fixture
-def cp(db):
-    return CounterpartyFactory(code="ACME", kyc_expires_on=date(2030, 1, 1))
 
 
 @pytest.fixture

@@ -19,17 +19,11 @@ from collateral.models import (
     PriceSnapshot,
 )
 from financing.approvals.models import ApprovalRequest
-from tests.collateral.conftest import NOW
+from tests.conftest import NOW
 
 D = Decimal
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen")]
 ISO = "2026-11-21T09:30:00Z"
-
-
-@pytest.fixture(autouse=True)
-def frozen():
-    with freeze_time(NOW):
-        yield
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from freezegun import freeze_time
 
 from collateral import limits
 from collateral.limits import (
@@ -27,18 +26,12 @@ from financing.jobs import registry as jobs
 from loans import hooks
 from loans import services as loan_services
 from loans.accrual import accruals_book_through
-from tests.collateral.conftest import NOW
+from tests.conftest import NOW
 from tests.factories import AssetFactory, CounterpartyFactory, UserFactory
 
 D = Decimal
 TODAY = NOW.date()
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def frozen():
-    with freeze_time(NOW):
-        yield
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen")]
 
 
 @pytest.fixture

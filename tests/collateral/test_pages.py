@@ -8,21 +8,14 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
-from freezegun import freeze_time
 
 from collateral import services
 from collateral.engine import revalue
 from collateral.models import CollateralPosition, MarginCall
-from tests.collateral.conftest import NOW
+from tests.conftest import NOW
 
 D = Decimal
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def frozen():
-    with freeze_time(NOW):
-        yield
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen")]
 
 
 @pytest.fixture

@@ -5,11 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-import pandas  # noqa: F401  (imported before freezegun patches the clock: it crashes under it)
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from freezegun import freeze_time
 
 from collateral import services
 from collateral.engine import revalue
@@ -24,17 +22,11 @@ from collateral.models import (
 from collateral.stress import stress_run, stress_scenario_save
 from financing.alerts.models import Alert
 from financing.errors import Forbidden, InvalidInput
-from tests.collateral.conftest import NOW
+from tests.conftest import NOW
 from tests.factories import CounterpartyFactory, UserFactory
 
 D = Decimal
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def frozen():
-    with freeze_time(NOW):
-        yield
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen")]
 
 
 @pytest.fixture

@@ -2,32 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 
-from tests.factories import (
-    AssetFactory,
-    CounterpartyFactory,
-    DeskFactory,
-    UserFactory,
-    VenueFactory,
-)
+from tests.conftest import NOW
+from tests.factories import CounterpartyFactory, DeskFactory, UserFactory, VenueFactory
 from treasury.models import BalanceSnapshot, BufferLevel, TreasuryAccount
 
-NOW = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
 D = Decimal
-
-
-@pytest.fixture
-def now():
-    return NOW
-
-
-@pytest.fixture
-def btc(db):
-    return AssetFactory(symbol="BTC", name="Bitcoin", decimals=8)
 
 
 @pytest.fixture

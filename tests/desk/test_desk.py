@@ -14,18 +14,10 @@ from financing.errors import Conflict, Forbidden, InvalidInput
 from loans.desk import selectors, services
 from loans.desk.models import Allocation, BorrowRequest
 from loans.models import Loan
-from tests.desk.conftest import NOW
+from tests.conftest import NOW
 
 D = Decimal
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def frozen():
-    from freezegun import freeze_time
-
-    with freeze_time(NOW):
-        yield
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen")]
 
 
 def test_priority_is_documented_arithmetic(submit):

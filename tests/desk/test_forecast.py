@@ -9,7 +9,7 @@ import pytest
 
 from loans.desk.forecast import demand_forecast
 from loans.desk.models import BorrowRequest
-from tests.desk.conftest import NOW
+from tests.conftest import NOW
 
 D = Decimal
 pytestmark = pytest.mark.django_db

@@ -15,10 +15,10 @@ from financing.audit.models import AuthEvent
 from loans.desk import services
 from loans.desk.api import BorrowRequestSerializer
 from loans.desk.models import Allocation, BorrowRequest
-from tests.desk.conftest import NOW
+from tests.conftest import NOW
 
 D = Decimal
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen")]
 
 SUBMIT = {
     "asset": "btc",
@@ -31,14 +31,6 @@ SUBMIT = {
     "expected_revenue_usd": "12000.50",
     "purpose": "client short",
 }
-
-
-@pytest.fixture(autouse=True)
-def frozen():
-    from freezegun import freeze_time
-
-    with freeze_time(NOW):
-        yield
 
 
 def _generic(r: BorrowRequest) -> dict:

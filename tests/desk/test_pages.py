@@ -10,34 +10,26 @@ import re
 from datetime import timedelta
 from decimal import Decimal
 
-import pandas  # noqa: F401  (the XLSX export's; importing it under a frozen clock crashes)
 import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
-from freezegun import freeze_time
 
 from financing.accounts.roles import Role
 from loans.desk import selectors, services
 from loans.desk.models import BorrowRequest
 from loans.models import MAX_TENOR_DAYS, Loan
-from tests.desk.conftest import NOW
+from tests.conftest import NOW
 from tests.factories import AssetFactory, CounterpartyFactory, DeskFactory, UserFactory
 
 D = Decimal
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen")]
 
 PORTAL = "/loans/desk/portal/"
 QUEUE = "/loans/desk/queue/"
 REQUESTS = "/loans/desk/requests/"
 INVENTORY = "/loans/desk/inventory/"
 STAFF = [r for r in Role.values if r != Role.TRADING]
-
-
-@pytest.fixture(autouse=True)
-def frozen():
-    with freeze_time(NOW) as f:
-        yield f
 
 
 def _csv(resp) -> list[list[str]]:

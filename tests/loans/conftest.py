@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 import pytest
@@ -10,14 +10,8 @@ import pytest
 from financing.approvals.services import approval_approve
 from loans import services
 from loans.models import Loan
-from tests.factories import AssetFactory, CounterpartyFactory, UserFactory
-
-NOW = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
-
-
-@pytest.fixture
-def now():
-    return NOW
+from tests.conftest import NOW
+from tests.factories import UserFactory
 
 
 @pytest.fixture
@@ -28,21 +22,6 @@ def maker(db):
 @pytest.fixture
 def checker(db):
     return UserFactory(role="risk", username="checker-risk")
-
-
-@pytest.fixture
-def btc(db):
-    return AssetFactory(symbol="BTC", name="Bitcoin", decimals=8)
-
-
-@pytest.fixture
-def usdc(db):
-    return AssetFactory(symbol="USDC", name="USD Coin", decimals=6, is_stablecoin=True)
-
-
-@pytest.fixture
-def cp(db):
-    return CounterpartyFactory(code="ACME", kyc_expires_on=date(2030, 1, 1))
 
 
 @pytest.fixture

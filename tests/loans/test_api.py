@@ -8,7 +8,6 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from freezegun import freeze_time
 
 from financing.approvals.models import ApprovalRequest
 from loans.accrual import accruals_book_through
@@ -17,14 +16,6 @@ from tests.conftest import ROLES
 from tests.factories import CounterpartyFactory, UserFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen")]
-
-NOW = "2026-11-21 09:30:00+00:00"
-
-
-@pytest.fixture
-def frozen():
-    with freeze_time(NOW):
-        yield
 
 
 def body(**over):

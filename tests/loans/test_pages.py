@@ -7,18 +7,11 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from freezegun import freeze_time
 
 from loans.models import Loan
 from tests.factories import CounterpartyFactory, UserFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen")]
-
-
-@pytest.fixture
-def frozen():
-    with freeze_time("2026-11-21 09:30:00+00:00"):
-        yield
 
 
 def test_the_book_shows_loans_totals_and_a_bounded_number_of_queries(page, maker, book, usdc):

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 
 from financing import clock
 from financing.accounts.roles import CHECKER_ROLES, Role
@@ -130,27 +127,3 @@ def failing_job():
     )
     yield job
     job_registry.unregister(job.name)
-
-
-def run_in_threads(n: int, target: Callable[[int], object]) -> list[object]:
-    """Run target(i) in n threads released together by a barrier; each thread has its own
-    database connection, closed when it ends. Returns each thread's result or exception."""
-    barrier = threading.Barrier(n)
-    results: list[object] = [None] * n
-
-    def worker(i: int) -> None:
-        try:
-            barrier.wait(timeout=20)
-            results[i] = target(i)
-        except Exception as exc:  # the test inspects what each thread got
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not any(t.is_alive() for t in threads), "a thread is stuck (deadlock?)"
-    return results

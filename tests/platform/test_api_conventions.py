@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 
 from financing import clock
 from financing.accounts.roles import Role
+from financing.api.fields import AmountField
 from financing.approvals.models import ApprovalRequest
 from financing.jobs.models import JobRun
 from tests.factories import AssetFactory, CounterpartyFactory
@@ -237,6 +238,26 @@ def test_a_page_past_the_end_is_404(api, ops):
     assert api(ops).get("/api/assets/", {"page": 99}).status_code == 404
 
 
+def test_counterparty_list_pages_and_filters_and_me_names_the_role_and_its_capabilities(
+    api, make_user
+):
+    for i in range(7):
+        CounterpartyFactory(
+            code=f"CP{i}",
+            kyc_status="approved" if i % 2 else "pending",
+            kyc_expires_on=None if i % 2 == 0 else "2030-01-01",
+        )
+    client = api(make_user(Role.RISK))
+    page1 = client.get("/api/counterparties/?page_size=3").json()
+    assert set(page1) == {"count", "next", "previous", "results"}
+    assert page1["count"] == 7 and len(page1["results"]) == 3 and page1["next"]
+    approved = client.get("/api/counterparties/?kyc_status=approved").json()
+    assert approved["count"] == 3
+    AssetFactory(symbol="USDC", decimals=6)
+    me = client.get("/api/me/").json()
+    assert me["role"] == "risk" and "refdata.view" in me["capabilities"]
+
+
 def test_filters_select_by_field(api, ops):
     today = clock.business_date()
     CounterpartyFactory(code="OK1", kyc_status="approved")
@@ -283,6 +304,25 @@ def test_decimals_in_responses_are_strings(api, ops):
     assert resp.status_code == 200
     assert resp.json()["amount_usd"] == "1500000.123456789012345678"
     assert '"amount_usd":"1500000.123456789012345678"' in resp.content.decode()
+
+
+def test_amount_fields_refuse_json_numbers_and_answer_strings(api, make_user):
+    maker = make_user(Role.OPS)
+    ApprovalRequest.objects.create(
+        action="counterparty.kyc_change",
+        maker=maker,
+        payload={},
+        approver_roles=["compliance"],
+        amount_usd=Decimal("1250000.50"),
+        created_at="2026-11-20T10:00:00Z",
+    )
+    row = api(make_user(Role.RISK)).get("/api/approvals/").json()["results"][0]
+    assert row["amount_usd"] == "1250000.5"
+
+    field = AmountField()
+    with pytest.raises(Exception, match="decimal string"):
+        field.run_validation(Decimal("1.5"))
+    assert field.run_validation("0.085") == Decimal("0.085")
 
 
 def test_an_unknown_record_is_404_with_detail(api, ops):

@@ -11,17 +11,19 @@ from django.db import IntegrityError, connection, transaction
 
 from financing import clock
 from financing.accounts.roles import Role
-from financing.approvals.models import ApprovalDecision, ApprovalRequest
+from financing.approvals.models import ApprovalDecision, ApprovalPolicy, ApprovalRequest
 from financing.approvals.services import (
     approval_approve,
     approval_cancel,
+    approval_policy_update,
     approval_reject,
     approval_request_create,
 )
-from financing.errors import Conflict, Forbidden
+from financing.errors import Conflict, Forbidden, NotFound
 from financing.refdata.models import Counterparty
+from tests.conftest import run_in_threads
 from tests.factories import UserFactory
-from tests.platform.conftest import TEST_ACTION, TIERED_ACTION, applied_count, run_in_threads
+from tests.platform.conftest import TEST_ACTION, TIERED_ACTION, applied_count
 
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 
@@ -86,6 +88,8 @@ def test_second_compliance_user_approves_and_the_change_is_recorded_as_theirs(
     assert latest.history_user == checker
     assert latest.kyc_status == "restricted"
     assert f"#{approval_id}" in latest.history_change_reason
+    listed = api(checker).get("/api/approvals/?status=approved").json()
+    assert listed["count"] == 1 and listed["results"][0]["maker"] == compliance.username
 
 
 def test_maker_cannot_approve_own_request(api, book, compliance):
@@ -198,6 +202,40 @@ def test_rejecting_leaves_the_counterparty_unchanged(api, book, compliance, chec
     assert api(checker).post(f"/api/approvals/{approval_id}/approve/").status_code == 409
 
 
+def test_reject_leaves_the_record_unchanged_and_cancel_is_for_the_maker_only(
+    book, compliance, checker
+):
+    """Through the services; after a rejection the counterparty may get a new KYC request."""
+    from financing.refdata.services import counterparty_kyc_change_request
+
+    maker, cp = compliance, book["counterparty"]
+
+    def kyc_request(status="restricted"):
+        return counterparty_kyc_change_request(
+            actor=maker,
+            counterparty=cp,
+            kyc_status=status,
+            kyc_expires_on=None,
+            now=clock.now(),
+            reason="adverse media",
+        )
+
+    req = approval_reject(
+        approval_id=kyc_request().pk,
+        checker=checker,
+        now=clock.now(),
+        reason="insufficient evidence",
+    )
+    assert req.status == "rejected"
+    assert Counterparty.objects.get(pk=cp.pk).kyc_status == "approved"
+    req2 = kyc_request(status="pending")
+    with pytest.raises(Forbidden):
+        approval_cancel(approval_id=req2.pk, user=checker, now=clock.now())
+    assert approval_cancel(approval_id=req2.pk, user=maker, now=clock.now()).status == "cancelled"
+    with pytest.raises(Conflict):
+        approval_approve(approval_id=req2.pk, checker=checker, now=clock.now())
+
+
 def test_maker_cancels_own_pending_request(api, book, compliance, checker):
     approval_id = _request_kyc(api, compliance).json()["approval"]
 
@@ -236,6 +274,19 @@ def test_pending_list_shows_action_maker_target_and_payload(api, book, complianc
     assert row["target"]["repr"] == "CP1"
     assert row["payload"]["kyc_status"] == "restricted"
     assert api(checker).get("/api/approvals/", {"status": "approved"}).json()["count"] == 0
+
+
+def test_updating_the_policy_of_an_unknown_action_is_not_found_and_writes_nothing(make_user):
+    with pytest.raises(NotFound, match=r"No approval action named 'no\.such'") as exc:
+        approval_policy_update(
+            action="no.such",
+            approver_roles=["ops"],
+            tiers=[(Decimal("0"), 1)],
+            actor=make_user(Role.ADMIN),
+            reason="typo",
+        )
+    assert exc.value.status_code == 404 and "counterparty.kyc_change" in exc.value.message
+    assert not ApprovalPolicy.objects.filter(action="no.such").exists()
 
 
 # --- the database's own guarantees ---------------------------------------------------------

@@ -7,10 +7,14 @@ import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
 
+from financing import clock
 from financing.accounts.roles import Role
 from financing.audit.models import ActivityEntry, AuthEvent
+from financing.audit.selectors import record_as_of, record_timeline
+from financing.errors import NotFound
 from financing.refdata import services
 from financing.refdata.models import Asset, Counterparty, Desk, Venue
+from tests.factories import AssetFactory, CounterpartyFactory
 
 PASSWORD = "pw-for-tests-2026"  # tests.factories.UserFactory's password
 
@@ -163,8 +167,54 @@ def test_history_endpoint_is_paginated_like_every_list(api, ops, admin):
     assert client.get("/api/assets/PGN/history/", {"page": 9}).status_code == 404
 
 
-def test_history_of_an_unknown_record_is_404(api, ops):
-    assert api(ops).get("/api/assets/NOPE/history/").status_code == 404
+@pytest.mark.parametrize("key", ["NOPE", "abc", "%20", "-1", "99999999999999999999999"])
+def test_history_of_an_unknown_record_is_404(api, make_user, key):
+    AssetFactory(symbol="KEY")
+    resp = api(make_user(Role.AUDITOR)).get(f"/api/assets/{key}/history/")
+    assert resp.status_code == 404 and "detail" in resp.json()
+
+
+@pytest.mark.parametrize(
+    "pk", ["abc", "1.5", "", " ", "1; DROP TABLE x", "99999999999999999999999"]
+)
+def test_a_key_that_is_not_a_record_id_is_not_found_never_a_server_error(db, pk):
+    AssetFactory(symbol="KEY")
+    with pytest.raises(NotFound):
+        record_timeline(Asset, pk)
+    if pk.strip() and not pk.isdigit():
+        with pytest.raises(NotFound):
+            record_as_of(Asset, pk, clock.now())
+
+
+def test_record_timeline_reads_a_key_given_as_text_or_number(db):
+    asset = AssetFactory(symbol="KEY")
+    assert record_timeline(Asset, str(asset.pk)) == record_timeline(Asset, asset.pk)
+    assert record_as_of(Asset, f"{asset.pk}", clock.now())["version_at"]
+
+
+@pytest.mark.parametrize("pk", ["abc", "1.5", "99999999999999999999999"])
+def test_record_page_with_a_bad_key_is_404(page, make_user, pk):
+    AssetFactory(symbol="KEY")
+    assert page(make_user(Role.AUDITOR)).get(f"/audit/refdata/asset/{pk}/").status_code == 404
+
+
+def test_counterparty_fields_are_labelled_in_the_desks_words(api, ops, make_user):
+    labels = {f.name: str(f.verbose_name) for f in Counterparty._meta.fields}
+    assert (labels["kyc_status"], labels["kyc_expires_on"], labels["lei"]) == (
+        "KYC status",
+        "KYC expires on",
+        "LEI",
+    )
+    cp = CounterpartyFactory(code="LBL")
+    services.counterparty_update(
+        actor=ops, counterparty=cp, lei="5493001KJTIIGC8Y1R12", reason="lei"
+    )
+    body = api(make_user(Role.AUDITOR)).get("/api/counterparties/LBL/history/").json()
+    created, changed = body["results"]
+    assert {c["field"]: c["label"] for c in created["changes"]}["kyc_status"] == "KYC status"
+    assert changed["changes"] == [
+        {"field": "lei", "label": "LEI", "old": "", "new": "5493001KJTIIGC8Y1R12"}
+    ]
 
 
 def test_activity_feed_filters_by_user_and_model(api, ops, admin, make_user):

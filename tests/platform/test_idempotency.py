@@ -16,8 +16,8 @@ from financing.api.models import IdempotencyKey
 from financing.jobs.models import JobRun
 from financing.jobs.services import job_run
 from financing.refdata.models import Asset
+from tests.conftest import run_in_threads
 from tests.factories import UserFactory
-from tests.platform.conftest import run_in_threads
 
 BODY = {"symbol": "IDEM", "name": "Idempotent coin", "decimals": 6}
 
@@ -67,6 +67,7 @@ def test_same_key_with_another_body_is_409_and_writes_nothing(api, ops, counts):
 
     assert resp.status_code == 409
     assert "different request" in resp.json()["detail"]
+    assert "Idempotency-Key" in resp.json()["detail"]
     assert not Asset.objects.filter(symbol="OTHER").exists()
     assert counts() == before
 

@@ -254,6 +254,34 @@ def test_endpoint_answers_by_the_permission_matrix(
     assert queued == []
 
 
+def _kyc_change(maker, counterparty) -> ApprovalRequest:
+    """A KYC change: only compliance may decide it, whatever else approvals.decide allows."""
+    return ApprovalRequest.objects.create(
+        action="counterparty.kyc_change",
+        maker=maker,
+        target_id=str(counterparty.pk),
+        payload={"kyc_status": "restricted", "kyc_expires_on": None},
+        approver_roles=["compliance"],
+        created_at=clock.now(),
+    )
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_reject_answers_by_the_requests_approver_roles_too(
+    role, api, make_user, book, counts, django_capture_on_commit_callbacks
+):
+    approval = _kyc_change(make_user(Role.COMPLIANCE, username="the-maker"), book["counterparty"])
+    client = api(make_user(role, username=f"acting-{role}"))
+    before = counts()
+    with django_capture_on_commit_callbacks(execute=False):
+        resp = client.post(f"/api/approvals/{approval.pk}/reject/", {"reason": "no"}, format="json")
+    if role in MATRIX["approvals.decide"] and role in ["compliance"]:
+        assert resp.status_code in (200, 201, 202), (resp.status_code, resp.content)
+    else:
+        assert resp.status_code == 403, (resp.status_code, resp.content)
+        assert counts() == before
+
+
 def test_matrix_covers_every_capability_the_api_declares():
     """The table above names exactly the capabilities the API's views declare."""
     from financing.api.urls import router

@@ -1,45 +1,26 @@
-"""Treasury fixtures: two assets, three venues, a treasury user and an account maker."""
+"""Treasury fixtures: three venues, a treasury user, an account maker and a balance recorder;
+every treasury test runs with the clock frozen at NOW."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal
 
-import pandas  # noqa: F401  (imported before freezegun patches the clock: it crashes under it)
 import pytest
-from freezegun import freeze_time
 
-from tests.factories import AssetFactory, UserFactory, VenueFactory
+from tests.factories import UserFactory, VenueFactory
 from treasury import services
 
-NOW = datetime(2026, 11, 21, 9, 30, tzinfo=UTC)
 D = Decimal
 
 
 @pytest.fixture(autouse=True)
-def frozen():
-    with freeze_time(NOW):
-        yield
-
-
-@pytest.fixture
-def now():
-    return NOW
+def _clock_at_now(frozen):
+    """The shared `frozen` fixture, for every test of this directory."""
 
 
 @pytest.fixture
 def treasurer(db):
     return UserFactory(role="treasury", username="t-treasury")
-
-
-@pytest.fixture
-def btc(db):
-    return AssetFactory(symbol="BTC", name="Bitcoin", decimals=8)
-
-
-@pytest.fixture
-def usdc(db):
-    return AssetFactory(symbol="USDC", name="USD Coin", decimals=6)
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from financing.errors import Conflict, Forbidden, InvalidInput
+from tests.conftest import NOW
 from tests.factories import UserFactory
-from tests.treasury.conftest import NOW
 from treasury import services
 from treasury.models import BalanceSnapshot, BufferLevel, TreasuryAccount
 from treasury.services import imports
