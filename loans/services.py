@@ -19,8 +19,8 @@ from django.db.models import Sum
 from financing.accounts.roles import Role
 from financing.approvals.models import ApprovalRequest
 from financing.approvals.services import approval_request_create
-from financing.audit.history import save_stamped
 from financing.errors import Conflict, Forbidden, InvalidInput
+from financing.history import save_stamped
 from financing.jobs.services import xact_advisory_lock
 from financing.money import quantize_to_asset
 from financing.refdata.models import Asset, Counterparty, Desk

@@ -17,8 +17,8 @@ from financing.approvals.models import (
     ApprovalRequest,
     ApprovalTier,
 )
-from financing.audit.history import save_stamped
 from financing.errors import Conflict, Forbidden, InvalidInput, NotFound
+from financing.history import save_stamped
 
 Status = ApprovalRequest.Status
 
