@@ -1,8 +1,14 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models.functions import TruncDate
 
 from financing.approvals.models import ApprovalDecision, ApprovalRequest
+
+#: How many UTC days the home dashboard's approvals chart covers.
+CHART_DAYS = 14
 
 
 def approvals_list(*, status: str | None = None) -> QuerySet[ApprovalRequest]:
@@ -28,3 +34,26 @@ def approvals_awaiting(user) -> QuerySet[ApprovalRequest]:
         .exclude(maker=user)
         .exclude(decisions__checker=user)
     )
+
+
+def approvals_per_day(*, now) -> dict:
+    """Approval requests made and decided per UTC day over the last CHART_DAYS days."""
+    start = (now - timedelta(days=CHART_DAYS - 1)).date()
+    days = [start + timedelta(days=i) for i in range(CHART_DAYS)]
+    made = dict(
+        ApprovalRequest.objects.filter(created_at__date__gte=start)
+        .annotate(day=TruncDate("created_at"))
+        .values_list("day")
+        .annotate(n=Count("id"))
+    )
+    decided = dict(
+        ApprovalRequest.objects.filter(decided_at__date__gte=start)
+        .annotate(day=TruncDate("decided_at"))
+        .values_list("day")
+        .annotate(n=Count("id"))
+    )
+    return {
+        "labels": [d.isoformat() for d in days],
+        "made": [made.get(d, 0) for d in days],
+        "decided": [decided.get(d, 0) for d in days],
+    }
