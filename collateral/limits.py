@@ -32,8 +32,8 @@ from collateral.models import TENOR_BUCKETS, ConcentrationLimit, LimitKind
 from financing.accounts.roles import can
 from financing.alerts.models import LIVE_STATUSES, Alert
 from financing.alerts.services import AlertSpec, alerts_raise_many, alerts_resolve
-from financing.audit.history import save_stamped
 from financing.errors import Forbidden, InvalidInput
+from financing.history import save_stamped
 from financing.jobs.registry import Job, register
 from financing.jobs.services import xact_advisory_lock
 from financing.money import MAX_AMOUNT

@@ -33,8 +33,8 @@ from collateral.engine import DROP_TEMP_SQL, Scope, _params, build_valuations
 from collateral.models import StressRun, StressScenario
 from financing.accounts.roles import can
 from financing.api.fields import amount_text as _s
-from financing.audit.history import save_stamped
 from financing.errors import Conflict, Forbidden, InvalidInput
+from financing.history import save_stamped
 from financing.refdata.models import Asset
 
 MIN_SHOCK = Decimal("-0.99")

@@ -1,6 +1,7 @@
 """The Celery app. Broker from CELERY_BROKER_URL (Redis in production; kombu's filesystem://
 transport under var/celery by default). The beat schedule comes from the jobs registry and is
-kept in the database by django-celery-beat's DatabaseScheduler."""
+kept in the database by django-celery-beat's DatabaseScheduler; financing.jobs installs it when
+the app is finalized (this module sits below every app and imports none)."""
 
 from __future__ import annotations
 
@@ -14,13 +15,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "financing.settings")
 app = Celery("financing")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-
-
-@app.on_after_finalize.connect
-def _install_beat_schedule(sender, **kwargs) -> None:
-    from financing.jobs.registry import beat_schedule
-
-    sender.conf.beat_schedule = beat_schedule()
 
 
 def ensure_filesystem_broker_dirs() -> None:

@@ -229,7 +229,7 @@ ALERT_LINK_BASE_URL = env.str("ALERT_LINK_BASE_URL", default="")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first, so an anonymous request is answered 401 with WWW-Authenticate: Token.
-        "financing.api.authentication.RecordingTokenAuthentication",
+        "financing.audit.authentication.RecordingTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

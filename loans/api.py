@@ -13,7 +13,7 @@ from financing.api.base import IdempotencyMixin, RolePermission, StrictSerialize
 from financing.api.base import resolve_code as _resolve
 from financing.api.fields import AmountField, StrictBooleanField, StrictIntegerField
 from financing.api.fields import amount_text as _as_amount
-from financing.api.history import HistoryMixin
+from financing.audit.api import HistoryMixin
 from financing.refdata.models import Asset, Counterparty, Desk
 from loans import selectors, services
 from loans.models import (

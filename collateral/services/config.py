@@ -17,8 +17,8 @@ from collateral.services._common import (
     _check_fraction,
     _require,
 )
-from financing.audit.history import save_stamped
 from financing.errors import Conflict, InvalidInput
+from financing.history import save_stamped
 from financing.refdata.models import Asset, Counterparty, Venue
 
 # ---------------------------------------------------------------- haircuts and policies

@@ -7,9 +7,10 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from financing.accounts.hooks import desk_for_code
 from financing.accounts.roles import Role
-from financing.audit.history import save_stamped
 from financing.errors import InvalidInput
+from financing.history import save_stamped
 
 User = get_user_model()
 
@@ -28,9 +29,6 @@ def user_upsert(
 
     A trading user needs a desk; the desk is created if it does not exist yet. Returns
     (user, created)."""
-    from financing.refdata.models import Desk
-    from financing.refdata.services import desk_create
-
     if role not in Role.values:
         raise InvalidInput(
             f"Unknown role {role!r}; one of: {', '.join(Role.values)}.", field="role"
@@ -43,9 +41,8 @@ def user_upsert(
     with transaction.atomic():
         desk = None
         if desk_code:
-            code = desk_code.strip().upper()
-            desk = Desk.objects.filter(code=code).first() or desk_create(
-                actor=actor, code=code, name=f"{code} desk", reason="created by add_user"
+            desk = desk_for_code(
+                actor=actor, code=desk_code.strip().upper(), reason="created by add_user"
             )
         user = User.objects.select_for_update().filter(username=username).first()
         created = user is None

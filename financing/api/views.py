@@ -14,9 +14,10 @@ from rest_framework.views import APIView
 
 from financing import clock
 from financing.accounts.roles import capabilities_of
+from financing.api import health
 from financing.api.base import StrictSerializer
-from financing.audit.models import AuthEvent
-from financing.audit.services import auth_event_record
+from financing.api.signals import token_issued
+from financing.celery import app
 from financing.errors import DomainError
 
 
@@ -54,7 +55,7 @@ class TokenView(APIView):
         if user is None or not user.is_active:
             raise Unauthorized("Unknown username or wrong password.")
         token, _ = Token.objects.get_or_create(user=user)
-        auth_event_record(kind=AuthEvent.Kind.TOKEN_ISSUED, request=request._request, user=user)
+        token_issued.send(sender=type(self), request=request._request, user=user)
         return Response({"token": token.key})
 
 
@@ -75,9 +76,8 @@ class MeView(APIView):
 
 
 def healthz(request):
-    """Database, broker and the last successful run of each job. 503 if a dependency is down."""
-    from financing.jobs.selectors import jobs_overview
-
+    """Database, broker and the registered checks (financing.api.health: the last successful run
+    of each job). 503 if a dependency is down."""
     body: dict = {"time": clock.now().isoformat()}
     ok = True
     try:
@@ -90,21 +90,13 @@ def healthz(request):
     body["broker"] = _broker_status()
     ok = ok and body["broker"] == "ok"
     if body["database"] == "ok":
-        body["jobs"] = {
-            row["job"].name: {
-                "last_success": row["last_success"].isoformat() if row["last_success"] else None,
-                "last_status": row["last_run"].status if row["last_run"] else None,
-                "overdue": row["overdue"],
-            }
-            for row in jobs_overview(now=clock.now())
-        }
+        for check in health.checks():
+            body[check.name] = check.compute(now=clock.now())
     body["status"] = "ok" if ok else "degraded"
     return JsonResponse(body, status=200 if ok else 503)
 
 
 def _broker_status() -> str:
-    from financing.celery import app
-
     try:
         with app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=2)

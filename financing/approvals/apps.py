@@ -9,6 +9,7 @@ class ApprovalsConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
+        from financing.approvals import ui  # noqa: F401
         from financing.approvals.services import approval_policies_sync
 
         post_migrate.connect(_sync_policies, sender=self, dispatch_uid="approvals-sync")

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models.functions import TruncDate
 
 from financing.approvals.models import (
     ApprovalDecision,
@@ -8,6 +11,9 @@ from financing.approvals.models import (
     ApprovalRequest,
     ApprovalTier,
 )
+
+#: How many UTC days the home dashboard's approvals chart covers.
+CHART_DAYS = 14
 
 
 def approvals_list(*, status: str | None = None) -> QuerySet[ApprovalRequest]:
@@ -44,3 +50,26 @@ def policy_approvers_required(policy: ApprovalPolicy, amount_usd) -> int:
         if amount_usd >= tier.min_amount_usd:
             required = tier.approvers_required
     return required
+
+
+def approvals_per_day(*, now) -> dict:
+    """Approval requests made and decided per UTC day over the last CHART_DAYS days."""
+    start = (now - timedelta(days=CHART_DAYS - 1)).date()
+    days = [start + timedelta(days=i) for i in range(CHART_DAYS)]
+    made = dict(
+        ApprovalRequest.objects.filter(created_at__date__gte=start)
+        .annotate(day=TruncDate("created_at"))
+        .values_list("day")
+        .annotate(n=Count("id"))
+    )
+    decided = dict(
+        ApprovalRequest.objects.filter(decided_at__date__gte=start)
+        .annotate(day=TruncDate("decided_at"))
+        .values_list("day")
+        .annotate(n=Count("id"))
+    )
+    return {
+        "labels": [d.isoformat() for d in days],
+        "made": [made.get(d, 0) for d in days],
+        "decided": [decided.get(d, 0) for d in days],
+    }

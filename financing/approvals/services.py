@@ -18,8 +18,8 @@ from financing.approvals.models import (
     ApprovalTier,
 )
 from financing.approvals.selectors import policy_approvers_required
-from financing.audit.history import save_stamped
 from financing.errors import Conflict, Forbidden, InvalidInput, NotFound
+from financing.history import save_stamped
 
 Status = ApprovalRequest.Status
 

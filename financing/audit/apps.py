@@ -7,4 +7,4 @@ class AuditConfig(AppConfig):
     verbose_name = "Audit trail"
 
     def ready(self) -> None:
-        from financing.audit import signals  # noqa: F401
+        from financing.audit import signals, ui  # noqa: F401

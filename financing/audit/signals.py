@@ -1,4 +1,5 @@
-"""Feed the audit trail from django-simple-history and Django's auth signals."""
+"""Feed the audit trail from django-simple-history, Django's auth signals and the API's
+token_issued."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out, user_lo
 from django.dispatch import receiver
 from simple_history.signals import post_create_historical_record
 
+from financing.api.signals import token_issued
 from financing.audit.models import AuthEvent
 from financing.audit.services import activity_record, auth_event_record
 
@@ -36,6 +38,11 @@ def _login_failed(sender, credentials, request=None, **kwargs):
         request=request,
         username=str(credentials.get("username", "")),
     )
+
+
+@receiver(token_issued, dispatch_uid="audit-token-issued")
+def _token_issued(sender, request, user, **kwargs):
+    auth_event_record(kind=AuthEvent.Kind.TOKEN_ISSUED, request=request, user=user)
 
 
 def _locked_out(sender, request=None, username=None, ip_address=None, **kwargs):

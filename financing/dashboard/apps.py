@@ -7,4 +7,4 @@ class DashboardConfig(AppConfig):
     verbose_name = "Dashboard"
 
     def ready(self) -> None:
-        from financing.dashboard import platform_tiles  # noqa: F401
+        from financing.dashboard import ui  # noqa: F401

@@ -1,4 +1,5 @@
-"""What apps contribute to the UI shell: navigation entries and home-dashboard KPI tiles.
+"""What apps contribute to the UI shell: navigation entries, home-dashboard KPI tiles and
+home-dashboard charts.
 
 A higher app never gets imported by the platform: it registers here from AppConfig.ready(),
 the way Django admin autodiscovers (style.md)."""
@@ -32,6 +33,16 @@ class Tile:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class HomeChart:
+    """A chart on the home dashboard. `compute(user, now)` returns the chart's data, put in the
+    home template's context as `name` for a user whose role has `capability`."""
+
+    name: str
+    capability: str
+    compute: Callable[..., Any]
+
+
 SECTIONS = [
     "Overview",
     "Loans",
@@ -48,6 +59,7 @@ SECTIONS = [
 
 _NAV: list[NavItem] = []
 _TILES: dict[str, Tile] = {}
+_HOME_CHARTS: dict[str, HomeChart] = {}
 
 
 def register_nav(item: NavItem) -> None:
@@ -59,6 +71,10 @@ def register_tile(tile: Tile) -> None:
     _TILES[tile.key] = tile
 
 
+def register_home_chart(chart: HomeChart) -> None:
+    _HOME_CHARTS[chart.name] = chart
+
+
 def nav_items() -> list[NavItem]:
     order = {s: i for i, s in enumerate(SECTIONS)}
     return sorted(_NAV, key=lambda n: (order.get(n.section, 99), n.order, n.label))
@@ -66,3 +82,7 @@ def nav_items() -> list[NavItem]:
 
 def tiles() -> list[Tile]:
     return sorted(_TILES.values(), key=lambda t: (t.order, t.key))
+
+
+def home_charts() -> list[HomeChart]:
+    return sorted(_HOME_CHARTS.values(), key=lambda c: c.name)

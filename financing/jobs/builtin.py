@@ -1,4 +1,5 @@
-"""The platform's own jobs."""
+"""The jobs of the platform's lower apps, which cannot register with jobs themselves: the API's
+idempotency-key purge. Apps above jobs register their own (refdata/jobs.py, alerts/jobs.py)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,6 @@ from django.conf import settings
 from financing.jobs.registry import Job, register
 
 
-def _expire_kyc(*, now):
-    from financing.refdata.services import kyc_expire_due
-
-    return {"expired": kyc_expire_due(today=now.date())}
-
-
 def _purge_idempotency_keys(*, now):
     from financing.api.services import idempotency_keys_purge
 
@@ -23,16 +18,6 @@ def _purge_idempotency_keys(*, now):
     return {"purged": idempotency_keys_purge(older_than=cutoff)}
 
 
-register(
-    Job(
-        name="expire_kyc",
-        description="Mark approved counterparty KYC past its expiry date as expired",
-        run=_expire_kyc,
-        schedule=crontab(minute=5, hour=0),
-        schedule_label="daily 00:05 UTC",
-        expected_every_hours=26,
-    )
-)
 register(
     Job(
         name="purge_idempotency_keys",

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from financing import clock
 from financing.api.base import IdempotencyMixin, RolePermission, StrictSerializer, accepted
 from financing.api.fields import StrictBooleanField, StrictIntegerField
-from financing.api.history import HistoryMixin
+from financing.audit.api import HistoryMixin
 from financing.refdata import services
 from financing.refdata.models import Asset, Counterparty, Desk, Venue
 

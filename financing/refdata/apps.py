@@ -7,4 +7,8 @@ class RefdataConfig(AppConfig):
     verbose_name = "Reference data"
 
     def ready(self) -> None:
-        from financing.refdata import approvals, demo  # noqa: F401  (registers actions, seeders)
+        from financing.accounts.hooks import register_desk_source
+        from financing.refdata import approvals, demo, jobs, ui  # noqa: F401  (registrations)
+        from financing.refdata.services import desk_get_or_create
+
+        register_desk_source(desk_get_or_create)

@@ -11,8 +11,8 @@ from django.db import IntegrityError, models, transaction
 
 from financing.approvals.models import ONE_PENDING_KYC_CHANGE, ApprovalRequest
 from financing.approvals.services import approval_request_create
-from financing.audit.history import save_stamped
 from financing.errors import Conflict, InvalidInput
+from financing.history import save_stamped
 from financing.refdata.models import Asset, Counterparty, Desk, Venue
 
 KycStatus = Counterparty.KycStatus
@@ -96,6 +96,15 @@ def desk_create(*, actor, code: str, reason: str = "", **fields: Any) -> Desk:
     desk = Desk(code=code.strip().upper())
     _apply(desk, fields, DESK_FIELDS)
     return _save(desk, actor=actor, reason=reason or "desk created")
+
+
+def desk_get_or_create(*, actor, code: str, reason: str = "") -> Desk:
+    """The desk with this code, or a new one named after it (accounts asks for a trading
+    user's desk through financing.accounts.hooks)."""
+    code = code.strip().upper()
+    return Desk.objects.filter(code=code).first() or desk_create(
+        actor=actor, code=code, name=f"{code} desk", reason=reason
+    )
 
 
 def desk_update(*, actor, desk: Desk, reason: str = "", **fields: Any) -> Desk:

@@ -13,8 +13,8 @@ from django.db import transaction
 from financing.accounts.roles import Role
 from financing.approvals.models import ApprovalRequest
 from financing.approvals.services import approval_request_create
-from financing.audit.history import save_stamped
 from financing.errors import Conflict, Forbidden, InvalidInput
+from financing.history import save_stamped
 from financing.jobs.services import xact_advisory_lock
 from financing.refdata.models import Asset, Counterparty, Desk
 from financing.refdata.services import counterparty_assert_can_transact

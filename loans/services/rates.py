@@ -9,8 +9,8 @@ from django.db import transaction
 
 from financing.approvals.models import ApprovalRequest
 from financing.approvals.services import approval_request_create
-from financing.audit.history import save_stamped
 from financing.errors import InvalidInput
+from financing.history import save_stamped
 from financing.jobs.services import xact_advisory_lock
 from loans.accrual import ACCRUAL_LOCK
 from loans.models import Loan, RateChange

@@ -8,8 +8,8 @@ from decimal import ROUND_DOWN, Decimal
 from django.db import transaction
 from django.db.models import Sum
 
-from financing.audit.history import save_stamped
 from financing.errors import Conflict, InvalidInput
+from financing.history import save_stamped
 from financing.jobs.services import xact_advisory_lock
 from financing.money import quantize_to_asset
 from loans.accrual import ACCRUAL_LOCK

@@ -415,7 +415,7 @@ def test_foreign_keys_read_as_the_record_they_point_at(page, make_user):
 
 
 def test_a_save_that_changed_nothing_is_one_quiet_line(page, make_user, renamed_asset):
-    from financing.audit.history import save_stamped
+    from financing.history import save_stamped
 
     save_stamped(renamed_asset, actor=None, reason="touched")
     resp = page(make_user("auditor")).get(record_url(renamed_asset))

@@ -156,7 +156,7 @@ def test_request_auth_is_the_token(trader):
     from rest_framework.request import Request
     from rest_framework.test import APIRequestFactory
 
-    from financing.api.authentication import RecordingTokenAuthentication
+    from financing.audit.authentication import RecordingTokenAuthentication
 
     token = Token.objects.create(user=trader)
     raw = APIRequestFactory().get("/api/me/", HTTP_AUTHORIZATION=f"Token {token.key}")

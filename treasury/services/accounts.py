@@ -6,8 +6,8 @@ from datetime import datetime
 
 from django.db import IntegrityError, transaction
 
-from financing.audit.history import save_stamped
 from financing.errors import Conflict, InvalidInput
+from financing.history import save_stamped
 from financing.refdata.models import Asset, Venue
 from treasury.models import AccountPurpose, TreasuryAccount
 from treasury.services._common import _require

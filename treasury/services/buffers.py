@@ -7,8 +7,8 @@ from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 
-from financing.audit.history import save_stamped
 from financing.errors import Conflict
+from financing.history import save_stamped
 from financing.refdata.models import Asset, Venue
 from treasury.models import BufferLevel
 from treasury.services._common import _check_amount, _require

@@ -11,8 +11,8 @@ from financing.accounts.roles import can
 from financing.alerts import registry
 from financing.alerts.models import Severity, WebhookEndpoint
 from financing.alerts.webhooks import is_http_url
-from financing.audit.history import save_stamped
 from financing.errors import Forbidden, InvalidInput, NotFound
+from financing.history import save_stamped
 
 ENDPOINT_FIELDS = ("name", "url", "secret", "kinds", "min_severity", "is_active")
 SECRET_MIN = 16

@@ -1,4 +1,7 @@
-"""How services stamp a change with who made it and why (django-simple-history)."""
+"""How services stamp a change with who made it and why (django-simple-history).
+
+Every app's services write through these, the lowest platform apps included, so they sit with
+the core modules; the audit app reads the history rows they produce."""
 
 from __future__ import annotations
 

@@ -1,3 +1,6 @@
+"""API token authentication that records every token use in the audit trail (AuthEvent
+token_used); settings.REST_FRAMEWORK names it."""
+
 from __future__ import annotations
 
 import functools
