@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import models
 from simple_history.models import HistoricalRecords
 
-from financing.db import amount_field
+from financing.fields import amount_field
 from financing.refdata.models import Asset, Counterparty, Desk
 from loans.daycount import DayCount
 

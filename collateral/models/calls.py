@@ -8,7 +8,7 @@ from django.db import models
 
 from collateral.models.positions import CollateralPosition
 from collateral.models.valuations import LoanValuation
-from financing.db import amount_field
+from financing.fields import amount_field
 from loans.models import Loan
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from financing.db import amount_field
+from financing.fields import amount_field
 from financing.refdata.models import Asset, Counterparty, Venue
 from loans.models import Loan
 

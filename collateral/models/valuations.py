@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from financing.db import amount_field
+from financing.fields import amount_field
 from loans.models import Loan
 
 

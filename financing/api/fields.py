@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
-from financing.db import AMOUNT_DIGITS, AMOUNT_PLACES
+from financing.fields import AMOUNT_DIGITS, AMOUNT_PLACES
 
 
 class AmountField(serializers.DecimalField):

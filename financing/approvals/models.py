@@ -10,7 +10,7 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 
 from financing.accounts.roles import CHECKER_ROLES
-from financing.db import amount_field
+from financing.fields import amount_field
 
 #: The partial unique index that allows one pending KYC change per counterparty.
 ONE_PENDING_KYC_CHANGE = "one_pending_kyc_change_per_counterparty"

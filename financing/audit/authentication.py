@@ -14,7 +14,7 @@ from rest_framework.authtoken.models import Token
 from financing import clock
 from financing.audit.models import AuthEvent
 from financing.audit.services import client_ip
-from financing.db import columns
+from financing.sql import columns
 
 
 @functools.cache

@@ -10,7 +10,7 @@ import re
 
 from django import forms
 
-from financing.db import CODE_REGEX
+from financing.fields import CODE_REGEX
 from financing.refdata.models import Counterparty, Desk, Venue
 
 CODE_HELP = "Upper case letters, digits, '.', '_' or '-'; it cannot be changed later."

@@ -8,7 +8,7 @@ from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from simple_history.models import HistoricalRecords
 
-from financing.db import code_check, code_validator, iso2_validator
+from financing.fields import code_check, code_validator, iso2_validator
 
 
 class VenueKind(models.TextChoices):
