@@ -11,6 +11,6 @@ def post_worker_init(worker):
     """Once a worker has imported the application, move everything it loaded (about 120,000
     objects: Django, DRF, the apps) out of the garbage collector's sight. Those objects live as
     long as the worker; left in view, every full collection walks all of them in the middle of
-    some request, which is what a request's p99 shows (loans/desk_bench.py)."""
+    some request, which is what a request's p99 shows (devtools/bench/desk.py)."""
     gc.collect()
     gc.freeze()

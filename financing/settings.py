@@ -77,6 +77,8 @@ INSTALLED_APPS = [
     "loans",
     "collateral",
     "reconciliation",
+    # bench, synthetic books, demo data: only their management commands load them (style.md)
+    "devtools",
 ]
 
 MIDDLEWARE = [

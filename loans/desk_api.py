@@ -28,8 +28,8 @@ _PRIORITY = serializers.DecimalField(max_digits=6, decimal_places=2, coerce_to_s
 
 # The declared fields document a request's shape (OpenAPI); to_representation writes the same
 # dict directly, because this answers every submit and allocate and DRF's per-response copy of
-# 27 field objects cost more than the rest of the answer (desk_bench.py). A test holds the two
-# to the same output.
+# 27 field objects cost more than the rest of the answer (devtools/bench/desk.py). A test holds
+# the two to the same output.
 class BorrowRequestSerializer(serializers.Serializer):
     """A borrow request: its terms, status, priority, SLA clock and what was allocated."""
 

@@ -7,4 +7,4 @@ class RefdataConfig(AppConfig):
     verbose_name = "Reference data"
 
     def ready(self) -> None:
-        from financing.refdata import approvals, demo  # noqa: F401  (registers actions, seeders)
+        from financing.refdata import approvals  # noqa: F401  (registers approval actions)

@@ -1,6 +1,7 @@
 """`make bench`: figures measured against their targets (quality.md), each in the same run as
-its baseline. Apps register figure groups in AppConfig.ready(); the `bench` command runs them
-in a separate database and prints a table, also written as JSON under var/bench/."""
+its baseline. One module per area (devtools/bench/) registers its figure group when the
+`bench` command imports the package; the command runs them in a separate database and prints a
+table, also written as JSON under var/bench/."""
 
 from __future__ import annotations
 

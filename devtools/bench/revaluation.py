@@ -12,11 +12,11 @@ from django.db import connection, transaction
 
 from collateral.engine import house_defaults, revalue
 from collateral.models import CollateralPosition, Haircut, LoanValuation, PriceSnapshot
-from collateral.synthetic import seed_collateral
+from devtools.bench.registry import BenchGroup, Figure, register_bench
+from devtools.synthetic.collateral import seed_collateral
+from devtools.synthetic.loans import seed_synthetic
 from financing import clock
-from financing.bench import BenchGroup, Figure, register_bench
 from loans.models import Loan, LoanBalance
-from loans.synthetic import seed_synthetic
 
 NAIVE_SAMPLE = 1000
 LIVE = ("active", "recalled", "defaulted")

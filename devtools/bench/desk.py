@@ -33,8 +33,8 @@ from urllib.parse import quote
 from django.conf import settings
 from django.db import DatabaseError, connection
 
+from devtools.bench.registry import BenchGroup, Figure, register_bench
 from financing import clock
-from financing.bench import BenchGroup, Figure, register_bench
 
 CLIENTS = 20
 ROUNDS = 15

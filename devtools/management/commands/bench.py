@@ -12,7 +12,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from financing import bench, clock
+from devtools import bench
+from financing import clock
 
 
 class Command(BaseCommand):

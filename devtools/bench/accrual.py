@@ -9,12 +9,12 @@ from datetime import timedelta
 
 from django.db import connection, transaction
 
+from devtools.bench.registry import BenchGroup, Figure, register_bench
+from devtools.synthetic.loans import seed_synthetic
 from financing import clock
-from financing.bench import BenchGroup, Figure, register_bench
 from loans import daycount
 from loans.accrual import accruals_book_through
 from loans.models import Accrual, AccrualRun, Loan, LoanBalance, LoanTerms
-from loans.synthetic import seed_synthetic
 
 NAIVE_SAMPLE = 2000
 CATCH_UP_LOANS = 10_000
