@@ -1,6 +1,6 @@
 """gunicorn settings for every way the product is served: the Dockerfile, `make run` and the
-borrow-desk bench pass this file with -c (gunicorn also reads ./gunicorn.conf.py on its own).
-Workers, bind address and logging stay on each command line."""
+bench's server (devtools/bench/server.py) pass this file with -c (gunicorn also reads
+./gunicorn.conf.py on its own). Workers, bind address and logging stay on each command line."""
 
 from __future__ import annotations
 

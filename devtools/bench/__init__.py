@@ -3,7 +3,7 @@
 Importing this package registers every figure group (one module per area); the `bench`
 command is what imports it."""
 
-from devtools.bench import accrual, desk, revaluation  # noqa: F401  (register their groups)
+from devtools.bench import accrual, desk, loan_list, revaluation  # noqa: F401  (their groups)
 from devtools.bench.registry import BenchGroup, Figure, groups, register_bench
 
 __all__ = ["BenchGroup", "Figure", "groups", "register_bench"]

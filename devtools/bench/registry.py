@@ -12,12 +12,17 @@ from typing import Any
 
 @dataclass
 class Figure:
+    """One line of the table: `value` is a ratio to a baseline measured in the same run
+    (unit "x") unless quality.md's target names an absolute; `beside` gives the absolute
+    figures it was computed from, for information (the machines are shared and noisy)."""
+
     name: str
     value: float
     unit: str
     target: str = ""
     #: None when the figure is informational (a ratio to a naive baseline, say).
     ok: bool | None = None
+    beside: str = ""
     detail: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
