@@ -35,12 +35,12 @@ def _walk(patterns) -> int:
 
 
 def web() -> dict:
+    # What gunicorn imports first: django.setup() and the handler, before anything else.
+    importlib.import_module("financing.wsgi")
     from django.conf import settings
     from django.test import Client
     from django.urls import get_resolver
     from drf_spectacular.generators import SchemaGenerator
-
-    import financing.wsgi  # noqa: F401  (what gunicorn imports: django.setup() and the handler)
 
     importlib.import_module(settings.ROOT_URLCONF)
     views = _walk(get_resolver().url_patterns)

@@ -93,7 +93,7 @@ def _dev_tools(modules) -> list[str]:
 
 
 def test_the_dev_tool_check_recognises_every_old_and_new_home():
-    assert _dev_tools(["devtools", "devtools.apps", "loans.desk_ui", "financing.jobs.tasks"]) == []
+    assert _dev_tools(["devtools", "devtools.apps", "loans.ui", "financing.jobs.tasks"]) == []
     found = _dev_tools(
         [
             "devtools.bench",
@@ -147,5 +147,5 @@ def test_manage_py_check_imports_no_bench_demo_or_synthetic_module():
         if line.startswith("import time:") and "|" in line
     ]
     # The modules an AppConfig.ready() imports show here (the old bench and demo modules did).
-    assert {"loans.desk_ui", "collateral.alerts"} <= set(imported)
+    assert {"loans.ui", "collateral.ui", "financing.alerts.jobs"} <= set(imported)
     assert _dev_tools(imported) == []
