@@ -11,6 +11,7 @@ COPY treasury ./treasury
 COPY loans ./loans
 COPY collateral ./collateral
 COPY reconciliation ./reconciliation
+COPY devtools ./devtools
 RUN pip install --no-cache-dir .
 COPY . .
 # collectstatic needs settings; a throwaway key at build time only.

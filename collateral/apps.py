@@ -7,5 +7,5 @@ class CollateralConfig(AppConfig):
     verbose_name = "Collateral and margin"
 
     def ready(self) -> None:
-        # Registers approval actions, jobs, alert kinds, navigation, tiles and demo seeders.
-        from collateral import alerts, approvals, bench, demo, jobs, limits, ui  # noqa: F401
+        # Registers approval actions, jobs, alert kinds, navigation and tiles.
+        from collateral import alerts, approvals, jobs, limits, ui  # noqa: F401

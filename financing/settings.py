@@ -78,6 +78,8 @@ INSTALLED_APPS = [
     "loans.desk",
     "collateral",
     "reconciliation",
+    # bench, synthetic books, demo data: only their management commands load them (style.md)
+    "devtools",
 ]
 
 MIDDLEWARE = [

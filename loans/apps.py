@@ -7,13 +7,5 @@ class LoansConfig(AppConfig):
     verbose_name = "Loan book"
 
     def ready(self) -> None:
-        # Registers approval actions, jobs, navigation, tiles and demo seeders.
-        from loans import (  # noqa: F401
-            approvals,
-            bench,
-            demo,
-            desk_bench,
-            desk_demo,
-            jobs,
-            ui,
-        )
+        # Registers approval actions, jobs, navigation and tiles.
+        from loans import approvals, jobs, ui  # noqa: F401

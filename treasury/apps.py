@@ -7,5 +7,5 @@ class TreasuryConfig(AppConfig):
     verbose_name = "Treasury"
 
     def ready(self) -> None:
-        # Registers navigation, the home tile and the demo seeder.
-        from treasury import demo, ui  # noqa: F401
+        # Registers navigation and the home tile.
+        from treasury import ui  # noqa: F401

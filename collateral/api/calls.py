@@ -24,7 +24,7 @@ from financing import clock
 from financing.api.base import IdempotencyMixin, RolePermission, StrictSerializer
 from financing.api.fields import AmountField, StrictIntegerField
 from financing.errors import InvalidInput
-from financing.jobs.services import job_enqueue
+from financing.jobs.tasks import job_enqueue
 from financing.refdata.models import Asset, Venue
 
 # ---------------------------------------------------------------- margin calls

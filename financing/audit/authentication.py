@@ -39,7 +39,7 @@ class RecordingTokenAuthentication(TokenAuthentication):
     Every API call pays for this, so it is one statement, written out: it reads the token's
     user and, if the user is active, inserts the event in the same round trip and the same
     commit. (As the ORM's two queries, the user's join and the event's save cost more than the
-    rest of a borrow request's submit: loans/desk_bench.py.)"""
+    rest of a borrow request's submit: devtools/bench/desk.py.)"""
 
     def authenticate(self, request):
         self._request = request._request  # DRF makes a new authenticator for every request

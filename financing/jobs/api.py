@@ -11,7 +11,7 @@ from financing.errors import NotFound
 from financing.jobs import registry
 from financing.jobs.models import JobRun
 from financing.jobs.selectors import jobs_overview
-from financing.jobs.services import job_enqueue
+from financing.jobs.tasks import job_enqueue
 
 
 class JobRunSerializer(serializers.ModelSerializer):

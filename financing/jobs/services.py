@@ -8,7 +8,7 @@ import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from django.db import connection, transaction
+from django.db import connection
 
 from financing import clock
 from financing.jobs import registry
@@ -88,11 +88,3 @@ def job_run(
     run.finished_at = clock.now()
     run.save(update_fields=["status", "counts", "finished_at"])
     return run
-
-
-def job_enqueue(name: str, *, trigger: str, requested_by: str = "") -> None:
-    """Queue a job for the worker after the current transaction commits."""
-    registry.get(name)
-    from financing.jobs.tasks import run_job_task
-
-    transaction.on_commit(lambda: run_job_task.delay(name, trigger, requested_by))

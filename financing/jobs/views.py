@@ -25,7 +25,7 @@ from financing.dashboard.tables import Column, TablePageView
 from financing.jobs import registry
 from financing.jobs.models import JobRun
 from financing.jobs.selectors import jobs_overview
-from financing.jobs.services import job_enqueue
+from financing.jobs.tasks import job_enqueue
 
 STATUS_TONE = {
     JobRun.Status.SUCCEEDED: "ok",

@@ -8,7 +8,7 @@ class RefdataConfig(AppConfig):
 
     def ready(self) -> None:
         from financing.accounts.hooks import register_desk_source
-        from financing.refdata import approvals, demo, jobs, ui  # noqa: F401  (registrations)
+        from financing.refdata import approvals, jobs, ui  # noqa: F401  (registrations)
         from financing.refdata.services import desk_get_or_create
 
         register_desk_source(desk_get_or_create)

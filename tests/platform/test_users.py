@@ -1,18 +1,17 @@
-"""`add_user` and `seed_demo`: users with one role each, trading users on a desk, and both
-commands idempotent."""
+"""`add_user`: users with one role each, trading users on a desk, idempotent. (`seed_demo`
+is tested with the rest of devtools, tests/devtools/test_demo.py.)"""
 
 from __future__ import annotations
 
 from io import StringIO
 
 import pytest
-from django.apps import apps
 from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
 
 from financing.accounts.models import User
 from financing.accounts.roles import Role
-from financing.refdata.models import Counterparty, Desk
+from financing.refdata.models import Desk
 
 PASSWORD = "Tr0ub4dor-and-horse-27"
 
@@ -121,24 +120,3 @@ def test_logging_in_stamps_last_login_without_writing_user_history(db, client):
         client.logout()
     assert seen[0] is not None and seen[1] > seen[0]
     assert User.history.filter(username="dora").count() == versions
-
-
-def _all_counts() -> dict[str, int]:
-    return {
-        m._meta.label: m.objects.count()
-        for m in apps.get_models()
-        if m._meta.app_label not in {"sessions", "axes", "admin"}
-    }
-
-
-def test_seed_demo_twice_creates_nothing_the_second_time(db):
-    call_command("seed_demo", stdout=StringIO())
-    first = _all_counts()
-
-    call_command("seed_demo", stdout=StringIO())
-
-    assert first["accounts.User"] >= len(Role.values)
-    assert first["refdata.Asset"] > 0 and first["refdata.Counterparty"] > 0
-    assert Counterparty.objects.filter(kyc_status="approved").exists()
-    assert _all_counts() == first
-    assert set(User.objects.values_list("role", flat=True)) == set(Role.values)

@@ -274,6 +274,6 @@ def _kick_delivery() -> None:
 
 def _enqueue_delivery() -> None:
     from financing.jobs.models import JobRun
-    from financing.jobs.services import job_enqueue
+    from financing.jobs.tasks import job_enqueue
 
     job_enqueue(DELIVERY_JOB, trigger=JobRun.Trigger.EVENT, requested_by="alerts")

@@ -1,4 +1,5 @@
-"""Demo data: each app registers a seeder; `manage.py seed_demo` runs them in order.
+"""Demo data: one seeder per area (devtools/demo/), registered when `manage.py seed_demo`
+imports the package; the command runs them in order.
 
 Seeders must be idempotent (get-or-create by natural key), so `make run` can load the demo
 book on every start without duplicating anything."""

@@ -1,4 +1,6 @@
-"""manage.py bench [--loans N] [--only GROUP]: the figures of quality.md, in a separate database."""
+"""manage.py bench [--loans N] [--only GROUP]: the figures of quality.md, in a separate database.
+Each figure is a ratio to a baseline measured in the same run, printed with the absolute
+figures beside it and its verdict against the target."""
 
 from __future__ import annotations
 
@@ -12,7 +14,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
-from financing import bench, clock
+from devtools import bench
+from financing import clock
 
 
 class Command(BaseCommand):
@@ -67,10 +70,16 @@ class Command(BaseCommand):
             raise CommandError("some figures miss their targets")
 
     def _print(self, figures):
+        width = max([len(f.name) for f in figures] + [6])
         self.stdout.write("")
-        self.stdout.write(f"{'figure':<62} {'measured':>16}  {'target':<34} result")
-        self.stdout.write("-" * 124)
+        self.stdout.write(
+            f"{'figure':<{width}} {'measured':>14}  {'absolute (same run)':<30} "
+            f"{'target':<18} result"
+        )
+        self.stdout.write("-" * (width + 72))
         for f in figures:
             verdict = {True: "ok", False: "MISSED", None: "-"}[f.ok]
             value = f"{f.value:,.2f} {f.unit}"
-            self.stdout.write(f"{f.name:<62} {value:>16}  {f.target:<34} {verdict}")
+            self.stdout.write(
+                f"{f.name:<{width}} {value:>14}  {f.beside:<30} {f.target:<18} {verdict}"
+            )

@@ -4,8 +4,8 @@ from datetime import date, timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 
+from devtools.synthetic import seed_synthetic
 from financing import clock
-from loans.synthetic import seed_synthetic
 
 
 class Command(BaseCommand):

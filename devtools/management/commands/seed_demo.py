@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from financing.demo import seeders
+from devtools.demo import seeders
 
 
 class Command(BaseCommand):

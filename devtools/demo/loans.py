@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+from devtools.demo.registry import Seeder, register_seeder
 from financing import clock
-from financing.demo import Seeder, register_seeder
 
 # ref, direction, counterparty, asset, principal, rate, day count, term, start (days ago),
 # tenor days (fixed) or notice days (open), approve?

@@ -9,6 +9,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.core.management.base import BaseCommand, CommandError
 
+from devtools.demo.collateral import prices_tick
 from financing import clock
 
 
@@ -20,8 +21,6 @@ class Command(BaseCommand):
         parser.add_argument("--source", default="demo")
 
     def handle(self, *args, moves, source, **options):
-        from collateral.demo import prices_tick
-
         parsed: dict[str, Decimal] = {}
         for item in moves:
             symbol, _, value = item.partition("=")

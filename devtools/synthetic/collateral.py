@@ -1,7 +1,7 @@
 """A synthetic collateral book at scale, for benchmarks (`make bench`): fresh prices for every
 asset, haircuts, and two collateral positions per live loan (received for lend loans, posted
 for borrow loans) sized so LTVs spread from 35% to 78% (about one loan in twelve at or over a 75% call level)
-with 1% between 86% and 96% (liquidation), as after a sharp move. Set-based, like loans/synthetic.py."""
+with 1% between 86% and 96% (liquidation), as after a sharp move. Set-based, like devtools/synthetic/loans.py."""
 
 from __future__ import annotations
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from devtools.demo.registry import Seeder, register_seeder
 from financing import clock
-from financing.demo import Seeder, register_seeder
 
 D = Decimal
 HISTORY_DAYS = 14

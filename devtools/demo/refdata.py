@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from devtools.demo.registry import DEMO_PASSWORD, Seeder, register_seeder
 from financing import clock
 from financing.accounts.services import user_upsert
-from financing.demo import DEMO_PASSWORD, Seeder, register_seeder
 
 ASSETS = [
     ("BTC", "Bitcoin", 8, False, ["bitcoin"]),

@@ -28,9 +28,14 @@ ASSETS = [
     ("SOL", "Solana", 9, False, 10, "100", "200000", "0.04", "0.12"),
 ]
 DAY_COUNTS = list(DayCount.values)
+DESKS = ("SYN-DESK-A", "SYN-DESK-B", "SYN-DESK-C")
 
 
-def _ensure_refdata(counterparties: int) -> tuple[int, list[int], list[int]]:
+def refdata_ensure(
+    counterparties: int, desks: tuple[str, ...] = DESKS
+) -> tuple[int, list[int], list[int]]:
+    """The synthetic user, assets, desks and approved counterparties (get or create);
+    returns the user id, the counterparty ids and the desk ids."""
     user, _ = User.objects.get_or_create(
         username="synthetic", defaults={"role": "ops", "is_active": False}
     )
@@ -38,10 +43,10 @@ def _ensure_refdata(counterparties: int) -> tuple[int, list[int], list[int]]:
         Asset.objects.get_or_create(
             symbol=symbol, defaults={"name": name, "decimals": decimals, "is_stablecoin": stable}
         )
-    desks = []
-    for code in ("SYN-DESK-A", "SYN-DESK-B", "SYN-DESK-C"):
+    desk_ids = []
+    for code in desks:
         desk, _ = Desk.objects.get_or_create(code=code, defaults={"name": f"{code} (synthetic)"})
-        desks.append(desk.pk)
+        desk_ids.append(desk.pk)
     existing = set(
         Counterparty.objects.filter(code__startswith="SYN-CP-").values_list("code", flat=True)
     )
@@ -64,15 +69,22 @@ def _ensure_refdata(counterparties: int) -> tuple[int, list[int], list[int]]:
         .order_by("code")
         .values_list("pk", flat=True)[:counterparties]
     )
-    return user.pk, cps, desks
+    return user.pk, cps, desk_ids
 
 
 def seed_synthetic(
-    *, loans: int, start: date, spread_days: int = 0, seed: float = 0.42, counterparties: int = 300
+    *,
+    loans: int,
+    start: date,
+    spread_days: int = 0,
+    seed: float = 0.42,
+    counterparties: int = 300,
+    desks: tuple[str, ...] = DESKS,
 ) -> list[int]:
-    """Insert `loans` active loans starting between start - spread_days and start.
+    """Insert `loans` active loans starting between start - spread_days and start, spread
+    evenly over `desks` (a second, smaller book in desks of its own is the bench's 1k book).
     Returns the new loan ids' range [first, last]."""
-    user_id, cps, desks = _ensure_refdata(counterparties)
+    user_id, cps, desks = refdata_ensure(counterparties, desks)
     assets = {a.symbol: a.pk for a in Asset.objects.filter(symbol__in=[a[0] for a in ASSETS])}
     # A table of asset shares -> cumulative bounds for a uniform draw.
     mix_rows = []
@@ -99,7 +111,7 @@ def seed_synthetic(
                    mix.asset_id,
                    CASE WHEN k < 0.7 THEN 'lend' ELSE 'borrow' END AS direction,
                    (%(cps)s::bigint[])[1 + floor(c * %(ncp)s)::int] AS counterparty_id,
-                   (%(desks)s::bigint[])[1 + floor(k * 3)::int] AS desk_id,
+                   (%(desks)s::bigint[])[1 + floor(k * %(ndesks)s)::int] AS desk_id,
                    round(mix.plo + (mix.phi - mix.plo) * p::numeric, LEAST(mix.decimals, 4)) AS principal,
                    round(mix.rlo + (mix.rhi - mix.rlo) * r::numeric, 4) AS rate,
                    (%(dcs)s::text[])[1 + floor(d * 4)::int] AS day_count,
@@ -113,6 +125,7 @@ def seed_synthetic(
                 "cps": cps,
                 "ncp": len(cps),
                 "desks": desks,
+                "ndesks": len(desks),
                 "dcs": DAY_COUNTS,
                 "start": start,
                 "spread": spread_days,

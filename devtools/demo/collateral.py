@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from devtools.demo.registry import Seeder, register_seeder
 from financing import clock
-from financing.demo import Seeder, register_seeder
 
 PRICES = {"BTC": "97000", "ETH": "3500", "SOL": "240", "USDC": "1", "USDT": "1"}
 HAIRCUTS = [

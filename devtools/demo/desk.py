@@ -7,8 +7,8 @@ import random
 from datetime import timedelta
 from decimal import Decimal
 
+from devtools.demo.registry import Seeder, register_seeder
 from financing import clock
-from financing.demo import Seeder, register_seeder
 from financing.errors import DomainError
 
 # symbol, typical daily demand, decimals shown
