@@ -9,6 +9,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import APIException
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
+from rest_framework.utils.serializer_helpers import BindingDict
 
 from financing import clock
 from financing.accounts.roles import can
@@ -116,6 +117,28 @@ class IdempotencyMixin:
                     status_code=response.status_code, response_body=response.data
                 )
         return response
+
+
+class SharedFieldsSerializer(serializers.Serializer):
+    """An answer-only serializer whose fields are built and bound once per class instead of
+    deep-copied for every answer (DRF copies every declared field per serializer instance; on
+    the borrow desk's submit and allocate that copy cost more than the rest of the answer, see
+    the README's performance section). The declared fields stay the one definition: they make
+    the answer (DRF's own to_representation over them) and the schema. Its fields must not
+    read the serializer's context or its instance."""
+
+    @property
+    def fields(self):
+        cls = type(self)
+        shared = cls.__dict__.get("_shared_fields")
+        if shared is None:
+            prototype = cls.__new__(cls)
+            serializers.Serializer.__init__(prototype)
+            shared = BindingDict(prototype)
+            for name, field in prototype.get_fields().items():
+                shared[name] = field
+            cls._shared_fields = shared
+        return shared
 
 
 class StrictSerializer(serializers.Serializer):

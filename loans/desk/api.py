@@ -12,7 +12,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from financing import clock
-from financing.api.base import IdempotencyMixin, RolePermission, StrictSerializer
+from financing.api.base import (
+    IdempotencyMixin,
+    RolePermission,
+    SharedFieldsSerializer,
+    StrictSerializer,
+)
 from financing.api.base import resolve_code as _resolve
 from financing.api.fields import AmountField, StrictIntegerField
 from financing.api.fields import amount_text as _amt
@@ -24,7 +29,7 @@ from loans.desk.models import BorrowRequest, RequestStatus, Urgency
 from loans.models import MAX_TENOR_DAYS, DayCount
 
 
-class BorrowRequestSerializer(serializers.Serializer):
+class BorrowRequestSerializer(SharedFieldsSerializer):
     """A borrow request: its terms, status, priority, SLA clock and what was allocated."""
 
     id = serializers.IntegerField(read_only=True)

@@ -195,3 +195,25 @@ def test_prepared_statements_survive_a_migration_adding_columns(api, trader, sto
         for table in tables:
             other.execute(f"ALTER TABLE {table} DROP COLUMN IF EXISTS added_by_a_migration")
         other.close()
+
+
+def test_the_answer_is_drfs_own_over_the_declared_fields_built_once(submit, client_cp):
+    """One definition: the declared fields make the answer, as a plain DRF serializer with the
+    same fields answers; they are bound once per class, not copied for every answer."""
+    import copy
+
+    from rest_framework import serializers
+
+    r = _fresh(submit("2", counterparty=client_cp, tenor_days=9).pk)
+    one, two = BorrowRequestSerializer(r), BorrowRequestSerializer(r)
+    assert one.fields is two.fields
+    plain = type(
+        "Plain",
+        (serializers.Serializer,),
+        {
+            **copy.deepcopy(dict(BorrowRequestSerializer._declared_fields)),
+            "get_sla_breached": BorrowRequestSerializer.get_sla_breached,
+        },
+    )
+    assert one.data == plain(r).data
+    assert one.data["counterparty"] == "CLIENT1" and one.data["quantity"] == "2"
