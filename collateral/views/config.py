@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import django_filters
 from django.conf import settings
-from django.contrib import messages
-from django.shortcuts import redirect
 from django.urls import reverse
-from django.views import View
 
 from collateral import selectors, services
 from collateral.models import (
@@ -23,11 +20,9 @@ from collateral.views._common import (
     pct,
 )
 from financing import clock
-from financing.accounts.mixins import CapabilityRequiredMixin
 from financing.accounts.roles import can
-from financing.dashboard.display import form_errors
+from financing.dashboard.actions import Action, ActionView
 from financing.dashboard.tables import Column, TablePageView
-from financing.errors import DomainError
 from financing.money import format_amount
 from financing.refdata.models import Asset, Counterparty, Venue
 
@@ -81,31 +76,25 @@ class PricesView(TablePageView):
         return ctx
 
 
-class ManualPriceView(CapabilityRequiredMixin, View):
-    capability = "prices.submit"
+def _manual_price(user, obj, d, now) -> str:
+    a = services.price_manual_request(
+        actor=user,
+        asset=Asset.objects.get(symbol=d["asset"]),
+        price_usd=d["price_usd"],
+        as_of=d["as_of"],
+        now=now,
+        reason=d["reason"],
+    )
+    return f"Manual price submitted: approval #{a.pk} waits for a checker."
 
-    def post(self, request):
-        form = ManualPriceForm(request.POST, prefix="manual")
-        if not form.is_valid():
-            messages.error(request, f"Manual price: {form_errors(form)}")
-            return redirect("collateral:prices")
-        d = form.cleaned_data
-        try:
-            a = services.price_manual_request(
-                actor=request.user,
-                asset=Asset.objects.get(symbol=d["asset"]),
-                price_usd=d["price_usd"],
-                as_of=d["as_of"],
-                now=clock.now(),
-                reason=d["reason"],
-            )
-        except DomainError as exc:
-            messages.error(request, f"Manual price: {exc.message}")
-        else:
-            messages.success(
-                request, f"Manual price submitted: approval #{a.pk} waits for a checker."
-            )
-        return redirect("collateral:prices")
+
+class ManualPriceView(ActionView):
+    capability = "prices.submit"
+    action_name = "manual"
+    actions = {"manual": Action(ManualPriceForm, "prices.submit", "Manual price", _manual_price)}
+
+    def back_url(self, obj) -> str:
+        return reverse("collateral:prices")
 
 
 class HaircutListView(TablePageView):
@@ -140,30 +129,26 @@ class HaircutListView(TablePageView):
         return ctx
 
 
-class HaircutSetView(CapabilityRequiredMixin, View):
-    capability = "risk.configure"
+def _haircut_set(user, obj, d, now) -> str:
+    services.haircut_set(
+        actor=user,
+        asset=Asset.objects.get(symbol=d["asset"]),
+        venue=_get(Venue, "code", d["venue"]),
+        counterparty=_get(Counterparty, "code", d["counterparty"]),
+        haircut=d["haircut"],
+        now=now,
+        reason=d["reason"],
+    )
+    return "Haircut set; it applies from the next revaluation."
 
-    def post(self, request):
-        form = HaircutForm(request.POST, prefix="hc")
-        if not form.is_valid():
-            messages.error(request, f"Haircut: {form_errors(form)}")
-            return redirect("collateral:haircuts")
-        d = form.cleaned_data
-        try:
-            services.haircut_set(
-                actor=request.user,
-                asset=Asset.objects.get(symbol=d["asset"]),
-                venue=_get(Venue, "code", d["venue"]),
-                counterparty=_get(Counterparty, "code", d["counterparty"]),
-                haircut=d["haircut"],
-                now=clock.now(),
-                reason=d["reason"],
-            )
-        except DomainError as exc:
-            messages.error(request, f"Haircut: {exc.message}")
-        else:
-            messages.success(request, "Haircut set; it applies from the next revaluation.")
-        return redirect("collateral:haircuts")
+
+class HaircutSetView(ActionView):
+    capability = "risk.configure"
+    action_name = "hc"
+    actions = {"hc": Action(HaircutForm, "risk.configure", "Haircut", _haircut_set)}
+
+    def back_url(self, obj) -> str:
+        return reverse("collateral:haircuts")
 
 
 class PolicyListView(TablePageView):
@@ -211,26 +196,23 @@ class PolicyListView(TablePageView):
         return ctx
 
 
-class PolicySetView(CapabilityRequiredMixin, View):
-    capability = "risk.configure"
+def _policy_set(user, obj, d, now) -> str:
+    d = dict(d)
+    services.margin_policy_set(
+        actor=user,
+        now=now,
+        counterparty=_get(Counterparty, "code", d.pop("counterparty")),
+        asset=_get(Asset, "symbol", d.pop("asset")),
+        reason=d.pop("reason"),
+        terms=d,
+    )
+    return "Margin policy set; it applies from the next revaluation."
 
-    def post(self, request):
-        form = PolicyForm(request.POST, prefix="pol")
-        if not form.is_valid():
-            messages.error(request, f"Margin policy: {form_errors(form)}")
-            return redirect("collateral:policies")
-        d = dict(form.cleaned_data)
-        try:
-            services.margin_policy_set(
-                actor=request.user,
-                now=clock.now(),
-                counterparty=_get(Counterparty, "code", d.pop("counterparty")),
-                asset=_get(Asset, "symbol", d.pop("asset")),
-                reason=d.pop("reason"),
-                terms=d,
-            )
-        except DomainError as exc:
-            messages.error(request, f"Margin policy: {exc.message}")
-        else:
-            messages.success(request, "Margin policy set; it applies from the next revaluation.")
-        return redirect("collateral:policies")
+
+class PolicySetView(ActionView):
+    capability = "risk.configure"
+    action_name = "pol"
+    actions = {"pol": Action(PolicyForm, "risk.configure", "Margin policy", _policy_set)}
+
+    def back_url(self, obj) -> str:
+        return reverse("collateral:policies")

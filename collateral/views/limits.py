@@ -18,7 +18,7 @@ from collateral.views._common import pct
 from collateral.views._figures import _pct2
 from financing import clock
 from financing.accounts.roles import can
-from financing.dashboard.display import form_errors, usd
+from financing.dashboard.display import apply_domain_error, form_errors, usd
 from financing.dashboard.tables import Column, TablePageView
 from financing.errors import DomainError
 from financing.refdata.models import Asset, Counterparty
@@ -203,11 +203,7 @@ class LimitsView(TablePageView):
                     reason=d["reason"],
                 )
             except DomainError as exc:
-                for field, msgs in (exc.errors or {}).items():
-                    for msg in msgs:
-                        form.add_error(field if field in form.fields else None, msg)
-                if not exc.errors:
-                    form.add_error(None, exc.message)
+                apply_domain_error(form, exc)
             else:
                 messages.success(
                     request,

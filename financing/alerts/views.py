@@ -39,6 +39,7 @@ from financing.alerts.models import (
     Severity,
     WebhookEndpoint,
 )
+from financing.dashboard.actions import Action, ActionView
 from financing.dashboard.tables import Column, TablePageView
 from financing.errors import DomainError
 
@@ -212,39 +213,37 @@ class AlertDetailView(CapabilityRequiredMixin, TemplateView):
         return ctx
 
 
-class AlertActionView(CapabilityRequiredMixin, View):
-    """POST /alerts/<pk>/acknowledge/ or /resolve/ with an optional note."""
+def _acknowledge(user, alert_id, d, now) -> str:
+    services.alert_acknowledge(alert_id=alert_id, user=user, now=now, note=d["note"])
+    return f"Alert #{alert_id} acknowledged."
+
+
+def _resolve(user, alert_id, d, now) -> str:
+    services.alerts_resolve(alert_id=alert_id, user=user, now=now, note=d["note"])
+    return f"Alert #{alert_id} resolved."
+
+
+class AlertActionView(ActionView):
+    """POST /alerts/<pk>/acknowledge/ or /resolve/ with an optional note, then back to the page
+    it came from (`next`, on this site only) or the alert's page. The services read and lock
+    the alert by its id."""
 
     capability = "alerts.act"
-    ACTIONS = ("acknowledge", "resolve")
+    actions = {
+        "acknowledge": Action(NoteForm, "alerts.act", "Acknowledge", _acknowledge, prefix=""),
+        "resolve": Action(NoteForm, "alerts.act", "Resolve", _resolve, prefix=""),
+    }
 
-    def post(self, request, pk: int, action: str):
-        back = request.POST.get("next") or ""
+    def get_object(self, pk: int) -> int:
+        return pk
+
+    def back_url(self, alert_id: int) -> str:
+        back = self.request.POST.get("next") or ""
         if not url_has_allowed_host_and_scheme(
-            back, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+            back, allowed_hosts={self.request.get_host()}, require_https=self.request.is_secure()
         ):
             back = ""
-        back = back or reverse("alerts:detail", args=[pk])
-        if action not in self.ACTIONS:
-            messages.error(request, "Unknown action.")
-            return redirect(back)
-        form = NoteForm(request.POST)
-        if not form.is_valid():
-            messages.error(request, "; ".join(" ".join(v) for v in form.errors.values()))
-            return redirect(back)
-        note = form.cleaned_data["note"]
-        try:
-            if action == "acknowledge":
-                services.alert_acknowledge(
-                    alert_id=pk, user=request.user, now=clock.now(), note=note
-                )
-                messages.success(request, f"Alert #{pk} acknowledged.")
-            else:
-                services.alerts_resolve(alert_id=pk, user=request.user, now=clock.now(), note=note)
-                messages.success(request, f"Alert #{pk} resolved.")
-        except DomainError as exc:
-            messages.error(request, exc.message)
-        return redirect(back)
+        return back or reverse("alerts:detail", args=[alert_id])
 
 
 # ---------------------------------------------------------------- deliveries

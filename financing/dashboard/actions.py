@@ -38,8 +38,11 @@ class Action:
     run: Callable[[Any, Any, dict, Any], str]
     #: Whether the action applies to the object as it stands (its status, its terms).
     applies: Callable[[Any, Any], bool] = _always
-    #: The form's field prefix on the page (default: the action's name).
-    prefix: str = ""
+    #: The form's field prefix on the page: None for the action's name, "" for none.
+    prefix: str | None = None
+
+    def prefix_for(self, name: str) -> str | None:
+        return name if self.prefix is None else (self.prefix or None)
 
 
 def available_actions(
@@ -51,7 +54,7 @@ def available_actions(
     for name, action in actions.items():
         if not action.applies(obj, user) or not can(user, action.capability):
             continue
-        form = action.form(initial=initial or {}, prefix=action.prefix or name)
+        form = action.form(initial=initial or {}, prefix=action.prefix_for(name))
         if prepare is not None:
             prepare(name, form, obj)
         shown.append({"name": name, "label": action.label, "form": form})
@@ -91,7 +94,7 @@ class ActionView(CapabilityRequiredMixin, View):
             return back
         if not can(request.user, chosen.capability):
             raise PermissionDenied(f"Your role does not allow: {chosen.label.lower()}.")
-        form = chosen.form(request.POST, request.FILES, prefix=chosen.prefix or name)
+        form = chosen.form(request.POST, request.FILES, prefix=chosen.prefix_for(name))
         self.prepare_form(name, form, obj)
         if not form.is_valid():
             messages.error(request, f"{chosen.label}: {form_errors(form)}")
