@@ -430,7 +430,11 @@ class LoanDetailView(CapabilityRequiredMixin, TemplateView):
             chart["cumulative"].append(str(running))
         user = self.request.user
         actions = available_actions(
-            ACTIONS, loan, user, initial={"date": today, "effective_date": today}
+            ACTIONS,
+            loan,
+            user,
+            initial={"date": today, "effective_date": today},
+            url=lambda name: reverse("loans:action", args=[loan.pk, name]),
         )
         ctx.update(
             loan=loan,

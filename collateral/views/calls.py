@@ -188,7 +188,15 @@ class MarginCallDetailView(CapabilityRequiredMixin, TemplateView):
                 ]
 
         actions = (
-            [] if call.is_closed else available_actions(CALL_ACTIONS, call, user, prepare=holdings)
+            []
+            if call.is_closed
+            else available_actions(
+                CALL_ACTIONS,
+                call,
+                user,
+                prepare=holdings,
+                url=lambda name: reverse("collateral:call-action", args=[call.pk, name]),
+            )
         )
         ctx.update(
             call=call,

@@ -116,7 +116,12 @@ class LoanCollateralView(CapabilityRequiredMixin, TemplateView):
                 "run_id",
             )[:30]
         )
-        actions = available_actions(LOAN_ACTIONS, loan, user)
+        actions = available_actions(
+            LOAN_ACTIONS,
+            loan,
+            user,
+            url=lambda name: reverse("collateral:loan-action", args=[loan.pk, name]),
+        )
         ctx.update(
             loan=loan,
             valuation=valuation,

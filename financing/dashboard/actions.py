@@ -46,10 +46,17 @@ class Action:
 
 
 def available_actions(
-    actions: dict[str, Action], obj, user, *, initial: dict | None = None, prepare=None
+    actions: dict[str, Action],
+    obj,
+    user,
+    *,
+    url: Callable[[str], str],
+    initial: dict | None = None,
+    prepare=None,
 ) -> list[dict]:
-    """The forms a page shows: the actions that apply to `obj` and that `user` may take.
-    `prepare(name, form, obj)` may adjust a form (choices that depend on the object)."""
+    """The forms a page shows (templates/dashboard/_actions.html): the actions that apply to
+    `obj` and that `user` may take, each posting to `url(name)`. `prepare(name, form, obj)`
+    may adjust a form (choices that depend on the object)."""
     shown = []
     for name, action in actions.items():
         if not action.applies(obj, user) or not can(user, action.capability):
@@ -57,7 +64,7 @@ def available_actions(
         form = action.form(initial=initial or {}, prefix=action.prefix_for(name))
         if prepare is not None:
             prepare(name, form, obj)
-        shown.append({"name": name, "label": action.label, "form": form})
+        shown.append({"name": name, "label": action.label, "form": form, "url": url(name)})
     return shown
 
 

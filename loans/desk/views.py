@@ -322,6 +322,7 @@ class RequestDetailView(CapabilityRequiredMixin, TemplateView):
             r,
             user,
             initial={"rate": format_amount(r.max_rate), "counterparty": r.counterparty},
+            url=lambda name: reverse("desk:request-action", args=[r.pk, name]),
         )
         see_loans = can(user, "loans.view")
         allocations = list(r.allocations.select_related("loan", "created_by"))
