@@ -4,6 +4,7 @@ in the same run, and against a naive per-loan ORM loop."""
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from datetime import timedelta
@@ -198,7 +199,7 @@ def run(*, scale: int, out) -> list[Figure]:
         Figure(
             name=f"  ... naive per-loan ORM loop (valuation only, {len(sample):,}-loan sample): "
             "time per loan vs the engine's",
-            value=engine_rate / naive_rate if naive_rate else float("inf"),
+            value=engine_rate / naive_rate if naive_rate else math.inf,
             unit="x",
             beside=f"{naive_rate:,.0f} vs {engine_rate:,.0f} loans/s",
             detail={"naive_seconds": round(elapsed, 3)},

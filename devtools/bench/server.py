@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import math
 import os
 import secrets
 import socket
@@ -129,7 +130,7 @@ def call(
 def p99(samples: list[float]) -> float:
     """The 99th percentile of latencies (ms); inf for no samples, so it never passes a target."""
     if not samples:
-        return float("inf")
+        return math.inf
     ordered = sorted(samples)
     return ordered[max(int(len(ordered) * 0.99) - 1, 0)]
 

@@ -403,6 +403,16 @@ def borrow_request_book(
             if request.tenor_days
             else {"term": "open", "recall_notice_days": 1}
         )
+        # What both loans share: the asset, the desk, the terms, who books them and when.
+        booked = dict(
+            actor=actor,
+            now=now,
+            asset=request.asset,
+            day_count=day_count,
+            start_date=today,
+            desk=request.desk,
+            **term,
+        )
         active = list(
             Allocation.objects.select_for_update().filter(
                 request=request, status=Allocation.Status.ACTIVE
@@ -412,19 +422,13 @@ def borrow_request_book(
         if active:
             principal = sum((a.quantity for a in active), Decimal(0))
             loan = loan_book(
-                actor=actor,
-                now=now,
+                **booked,
                 counterparty=client,
                 direction="lend",
-                asset=request.asset,
                 principal=principal,
                 rate=rate,
-                day_count=day_count,
-                start_date=today,
-                desk=request.desk,
                 external_ref=f"{request.reference}",
                 reason=f"borrow request {request.reference}",
-                **term,
             )
             Allocation.objects.filter(pk__in=[a.pk for a in active]).update(
                 status=Allocation.Status.BOOKED, loan=loan
@@ -436,19 +440,13 @@ def borrow_request_book(
             if not isinstance(ext_rate, Decimal) or not ext_rate.is_finite() or ext_rate < 0:
                 raise InvalidInput("A yearly rate as a fraction.", field="external_rate")
             external = loan_book(
-                actor=actor,
-                now=now,
+                **booked,
                 counterparty=external_lender,
                 direction="borrow",
-                asset=request.asset,
                 principal=remaining,
                 rate=ext_rate,
-                day_count=day_count,
-                start_date=today,
-                desk=request.desk,
                 external_ref=f"{request.reference}-EXT",
                 reason=f"sourced externally for borrow request {request.reference}",
-                **term,
             )
             sourced = remaining
         return _transition(
